@@ -1,0 +1,132 @@
+"""`import --format canonical`: our own CSV/Parquet/JSONL whose columns are `spend` view names.
+
+Replace rule (documented in the README): for each source in the file, the file covers the whole UTC days
+from its first to its last row; importing it replaces that source's canonical rows in those days. So
+re-importing a file changes nothing, and a re-issued file that overlaps an earlier one replaces the
+overlapping days instead of adding to them. The whole file is one transaction: the first bad row fails
+it with FILE:LINE and nothing is written.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any, Optional
+
+from spendwatch.config import SPEND_COLUMNS
+from spendwatch.errors import InputFileError
+from spendwatch.store import GRANULARITIES, Store, Window
+from spendwatch.timeutil import day_start
+
+from . import FORMATS, ImportResult
+from ._files import check_readable, container, reader_sql, record_import, sql_literal
+
+REQUIRED = ("ts", "provider", "cost_usd")
+TEXT_COLUMNS = ("provider", "source", "account_id", "project_id", "workspace_id", "api_key_id", "user_id",
+                "model", "service_tier", "line_item", "tags")
+INT_COLUMNS = ("input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens",
+               "reasoning_tokens", "requests")
+ALLOWED = set(SPEND_COLUMNS) - {"team"} | {"currency", "record_type"}
+STEP = {"request": "0 seconds", "minute": "1 minute", "hour": "1 hour", "day": "1 day", "month": "1 month"}
+KIND = "canonical"
+
+
+@FORMATS.register("canonical")
+class CanonicalFormat:
+    def import_file(self, store: Store, path: str, *, source: Optional[str] = None) -> list[ImportResult]:
+        check_readable(path)
+        conn = store.conn
+        conn.execute("DROP TABLE IF EXISTS _canon")
+        try:
+            conn.execute(f"CREATE TEMP TABLE _canon AS SELECT row_number() OVER () AS row_, * FROM {reader_sql(path)}")
+        except Exception as exc:
+            raise InputFileError(f"{path}: cannot read as {container(path).upper()} ({str(exc).splitlines()[0]})") from None
+        try:
+            return self._load(store, path, source)
+        finally:
+            conn.execute("DROP TABLE IF EXISTS _canon")
+
+    def _load(self, store: Store, path: str, source: Optional[str]) -> list[ImportResult]:
+        conn = store.conn
+        cols = [r[0] for r in conn.execute("SELECT column_name FROM (DESCRIBE _canon)").fetchall()][1:]
+        unknown = [c for c in cols if c not in ALLOWED]
+        if unknown:
+            extra = " (team is assigned by [[allocation]] rules)" if "team" in unknown else ""
+            raise InputFileError(f"{path}: unknown column {unknown[0]!r}{extra}; canonical columns are the spend view's")
+        missing = [c for c in REQUIRED if c not in cols]
+        if missing:
+            raise InputFileError(f"{path}: missing required column {missing[0]!r} (required: {', '.join(REQUIRED)})")
+        is_csv = container(path) == "csv"
+
+        def v(c: str) -> str:
+            return f"CAST({c} AS VARCHAR)" if c in cols else "NULL"
+
+        def fail_first(cond: str, column: str, why: str) -> None:
+            row = conn.execute(f"SELECT row_, {v(column)} FROM _canon WHERE {cond} ORDER BY row_ LIMIT 1").fetchone()
+            if row:  # CSV: the header is line 1, so data row N is line N+1; other containers: row N
+                where = f"{path}:{row[0] + 1}" if is_csv else f"{path}: row {row[0]}"
+                raise InputFileError(f'{where}: column {column}: {why} ("{row[1]}")')
+
+        # Validation, each check finds the first offending row by file order.
+        fail_first(f"{v('ts')} IS NULL OR try_cast({v('ts')} AS TIMESTAMPTZ) IS NULL", "ts", "not a timestamp")
+        fail_first(f"{v('provider')} IS NULL OR trim({v('provider')}) = ''", "provider", "empty")
+        fail_first(f"{v('cost_usd')} IS NULL OR try_cast(trim({v('cost_usd')}) AS DECIMAL(38, 10)) IS NULL",
+                   "cost_usd", "not a number")
+        if "period_end" in cols:
+            fail_first(f"{v('period_end')} IS NOT NULL AND try_cast({v('period_end')} AS TIMESTAMPTZ) IS NULL",
+                       "period_end", "not a timestamp")
+        for c in INT_COLUMNS:
+            if c in cols:
+                fail_first(f"{v(c)} IS NOT NULL AND trim({v(c)}) <> '' AND coalesce(try_cast(trim({v(c)}) AS BIGINT) < 0, TRUE)",
+                           c, "not a non-negative whole number")
+        if "granularity" in cols:
+            allowed = ", ".join(sql_literal(g) for g in GRANULARITIES)
+            fail_first(f"{v('granularity')} IS NOT NULL AND {v('granularity')} NOT IN ({allowed})", "granularity",
+                       f"not one of {', '.join(GRANULARITIES)}")
+        if "cost_basis" in cols:
+            fail_first(f"{v('cost_basis')} IS NOT NULL AND {v('cost_basis')} NOT IN ('billed', 'estimated')",
+                       "cost_basis", "not billed or estimated")
+        if "record_type" in cols:
+            fail_first(f"{v('record_type')} IS NOT NULL AND {v('record_type')} NOT IN ('usage', 'cost')",
+                       "record_type", "not usage or cost")
+        if "tags" in cols:
+            fail_first(f"{v('tags')} IS NOT NULL AND NOT coalesce(json_valid({v('tags')}), FALSE)", "tags", "not a JSON object")
+
+        src_expr = sql_literal(source) if source else (f"coalesce(nullif(trim({v('source')}), ''), 'canonical')"
+                                                      if "source" in cols else "'canonical'")
+        gran = f"coalesce({v('granularity')}, 'day')"
+        ts = f"CAST({v('ts')} AS TIMESTAMPTZ)"
+        period_end = (f"coalesce(CAST({v('period_end')} AS TIMESTAMPTZ), {ts} + CAST(CASE {gran} "
+                      + " ".join(f"WHEN '{g}' THEN INTERVAL '{s}'" for g, s in STEP.items()) + " END AS INTERVAL))")
+        select = {
+            "source": src_expr, "kind": sql_literal(KIND),
+            "record_type": f"coalesce({v('record_type')}, 'usage')" if "record_type" in cols else "'usage'",
+            "covers_usage": "FALSE", "ts": ts, "period_end": period_end, "granularity": gran,
+            "cost_usd": f"CAST(trim({v('cost_usd')}) AS DECIMAL(38, 10))",
+            "cost_basis": f"coalesce({v('cost_basis')}, 'billed')",
+            "currency": f"coalesce({v('currency')}, 'USD')",
+        }
+        for c in TEXT_COLUMNS:
+            if c not in select:
+                select[c] = f"nullif(trim({v(c)}), '')" if c in cols else "NULL"
+        for c in INT_COLUMNS:
+            select[c] = f"CAST(nullif(trim({v(c)}), '') AS BIGINT)" if c in cols else "NULL"
+        from spendwatch.store import RECORD_COLUMNS
+
+        conn.execute("DROP TABLE IF EXISTS _canon_rows")
+        conn.execute(f"CREATE TEMP TABLE _canon_rows AS SELECT {', '.join(f'{select[c]} AS {c}' for c in RECORD_COLUMNS)} FROM _canon")
+        try:
+            spans = conn.execute("SELECT source, min(ts), max(ts), count(*), sum(cost_usd) FROM _canon_rows GROUP BY source ORDER BY source").fetchall()
+            results = []
+            with store.transaction():
+                for src, lo, hi, n, total in spans:
+                    window = Window(day_start(lo), day_start(hi) + timedelta(days=1))
+                    conn.execute("DELETE FROM records WHERE source = ? AND kind = ? AND ts >= ? AND ts < ?",
+                                 [src, KIND, window.start, window.end])
+                    conn.execute(f"INSERT INTO records ({', '.join(RECORD_COLUMNS)}) SELECT {', '.join(RECORD_COLUMNS)} "
+                                 "FROM _canon_rows WHERE source = ?", [src])
+                    record_import(conn, path, "canonical", src, n, window)
+                    results.append(ImportResult(path, "canonical", src, n, window, Decimal(total or 0)))
+            return results
+        finally:
+            conn.execute("DROP TABLE IF EXISTS _canon_rows")

@@ -1,0 +1,314 @@
+"""The DuckDB store: connection discipline, migrations, atomic window replace, sync state.
+
+DuckDB allows one read-write process or several read-only ones, never both, and a conflicting open fails
+at once. So nothing here keeps a connection between jobs: `Store.open()` is a context manager that opens,
+retries a lock conflict with backoff up to `lock_timeout`, and closes. Readers open read-only, so a
+half-written window is never visible to them (DuckDB readers see committed state only).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import random
+import re
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping, Optional
+
+from .errors import StoreError, StoreLocked, StoreVersionError
+from .timeutil import UTC, utcnow
+
+RECORD_COLUMNS = (
+    "source", "kind", "record_type", "covers_usage", "ts", "period_end", "granularity", "provider",
+    "account_id", "project_id", "workspace_id", "api_key_id", "user_id", "model", "service_tier", "line_item",
+    "input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens", "reasoning_tokens", "requests",
+    "cost_usd", "cost_basis", "currency", "tags",
+)
+_TEXT = {"source", "kind", "record_type", "granularity", "provider", "account_id", "project_id", "workspace_id",
+         "api_key_id", "user_id", "model", "service_tier", "line_item", "cost_basis", "currency", "tags"}
+_INTS = {"input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens", "reasoning_tokens", "requests"}
+GRANULARITIES = ("request", "minute", "hour", "day", "month")
+MONEY_QUANTUM = Decimal("0.0000000001")
+
+
+@dataclass(frozen=True)
+class Window:
+    """A half-open UTC interval [start, end): the unit of replacement."""
+
+    start: datetime
+    end: datetime
+
+    def __post_init__(self) -> None:
+        if self.start.tzinfo is None or self.end.tzinfo is None:
+            raise ValueError("Window bounds must be timezone-aware")
+        if self.end <= self.start:
+            raise ValueError(f"empty window {self.start.isoformat()} .. {self.end.isoformat()}")
+
+    def days(self) -> Iterator["Window"]:
+        """Split into UTC-day chunks (backfills commit per chunk)."""
+        from .timeutil import day_start
+
+        cur = self.start
+        while cur < self.end:
+            nxt = min(day_start(cur) + timedelta(days=1), self.end)
+            yield Window(cur, nxt)
+            cur = nxt
+
+    def __str__(self) -> str:
+        return f"[{self.start.isoformat()}, {self.end.isoformat()})"
+
+
+def _holder(message: str) -> str:
+    m = re.search(r"held in (.+?)(?: by user|\.|$)", message)
+    return m.group(1).strip() if m else "another process"
+
+
+def _is_lock_conflict(exc: Exception) -> bool:
+    text = str(exc)
+    return "Could not set lock" in text or "Conflicting lock" in text
+
+
+class Store:
+    """One open connection to the store; use `Store.open(...)` as a context manager."""
+
+    def __init__(self, conn: Any, path: str, read_only: bool) -> None:
+        self.conn = conn
+        self.path = path
+        self.read_only = read_only
+
+    # ------------------------------------------------------------------------------------------ opening
+    @classmethod
+    @contextlib.contextmanager
+    def open(cls, path: str, *, read_only: bool = False, lock_timeout: float = 30.0,
+             allocation: Iterable[Any] = ()) -> Iterator["Store"]:
+        conn = _connect(path, read_only=read_only, lock_timeout=lock_timeout)
+        try:
+            store = cls(conn, path, read_only)
+            store._prepare(list(allocation), lock_timeout)
+            yield store
+        finally:
+            conn.close()
+
+    def _prepare(self, allocation: list[Any], lock_timeout: float) -> None:
+        from . import migrations, views
+
+        self.conn.execute("SET TimeZone = 'UTC'")
+        known = [name for name, _ in migrations.all_migrations()]
+        applied = self._applied_migrations()
+        unknown = sorted(set(applied) - set(known))
+        if unknown:
+            raise StoreVersionError(
+                f"{self.path}: written by a newer spendwatch (unknown migration {unknown[-1]}); upgrade spendwatch")
+        pending = [m for m in migrations.all_migrations() if m[0] not in applied]
+        if pending:
+            if self.read_only:
+                raise StoreError(f"{self.path}: store needs migrations ({', '.join(n for n, _ in pending)}); "
+                                 "run any writing command (e.g. `spendwatch collect`) first")
+            self.conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (name VARCHAR PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL)")
+            for name, fn in pending:
+                self.conn.execute("BEGIN TRANSACTION")
+                try:
+                    fn(self.conn)
+                    self.conn.execute("INSERT INTO schema_migrations VALUES (?, ?)", [name, utcnow()])
+                    self.conn.execute("COMMIT")
+                except Exception:
+                    self.conn.execute("ROLLBACK")
+                    raise
+        if not self.read_only:
+            views.create_views(self.conn, allocation, temp=False)
+        views.create_views(self.conn, allocation, temp=True)
+
+    def _applied_migrations(self) -> list[str]:
+        exists = self.conn.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'schema_migrations' AND NOT temporary"
+        ).fetchone()[0]
+        if not exists:
+            return []
+        return [r[0] for r in self.conn.execute("SELECT name FROM schema_migrations ORDER BY name").fetchall()]
+
+    # -------------------------------------------------------------------------------------- transactions
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Any]:
+        """BEGIN … COMMIT, or ROLLBACK on any exception (then re-raised)."""
+        self.conn.execute("BEGIN TRANSACTION")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    # --------------------------------------------------------------------------------------- writing rows
+    def replace_window(self, source: str, kind: str, window: Window, rows: Iterable[Mapping[str, Any]], *,
+                       advance_to: Optional[datetime] = None) -> int:
+        """Delete (source, kind) rows in `window`, insert `rows`, advance sync_state: one transaction.
+
+        Every row must fall inside the window (a collector bug otherwise). Money must be Decimal or None;
+        a float is refused, because binary floats cannot hold cents exactly.
+        """
+        table = rows_to_arrow(source, kind, window, rows)
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM records WHERE source = ? AND kind = ? AND ts >= ? AND ts < ?",
+                         [source, kind, window.start, window.end])
+            conn.register("_incoming_rows", table)
+            try:
+                conn.execute(f"INSERT INTO records ({', '.join(RECORD_COLUMNS)}) "
+                             f"SELECT {', '.join(RECORD_COLUMNS)} FROM _incoming_rows")
+            finally:
+                conn.unregister("_incoming_rows")
+            if advance_to is not None:
+                self._advance(source, kind, advance_to, table.num_rows)
+        return table.num_rows
+
+    def _advance(self, source: str, kind: str, complete_through: datetime, rows: int) -> None:
+        self.conn.execute(
+            """
+            INSERT INTO sync_state (source, kind, complete_through, rows_last) VALUES (?, ?, ?, ?)
+            ON CONFLICT (source, kind) DO UPDATE SET
+                complete_through = greatest(coalesce(sync_state.complete_through, excluded.complete_through),
+                                            excluded.complete_through),
+                rows_last = excluded.rows_last
+            """,
+            [source, kind, complete_through, rows],
+        )
+
+    def complete_through(self, source: str, kind: str) -> Optional[datetime]:
+        row = self.conn.execute("SELECT complete_through FROM sync_state WHERE source = ? AND kind = ?",
+                                [source, kind]).fetchone()
+        return row[0] if row else None
+
+    def mark_attempt(self, source: str, kind: str, *, ok: bool, error: Optional[str] = None,
+                     at: Optional[datetime] = None) -> None:
+        """Record a run's outcome for `status` (error text must already be redacted)."""
+        at = at or utcnow()
+        if ok:
+            self.conn.execute(
+                """INSERT INTO sync_state (source, kind, last_attempt, last_success, consecutive_failures)
+                   VALUES (?, ?, ?, ?, 0)
+                   ON CONFLICT (source, kind) DO UPDATE SET last_attempt = excluded.last_attempt,
+                       last_success = excluded.last_success, consecutive_failures = 0""",
+                [source, kind, at, at])
+        else:
+            self.conn.execute(
+                """INSERT INTO sync_state (source, kind, last_attempt, last_error, last_error_at, consecutive_failures)
+                   VALUES (?, ?, ?, ?, ?, 1)
+                   ON CONFLICT (source, kind) DO UPDATE SET last_attempt = excluded.last_attempt,
+                       last_error = excluded.last_error, last_error_at = excluded.last_error_at,
+                       consecutive_failures = sync_state.consecutive_failures + 1""",
+                [source, kind, at, error, at])
+
+    def record_metric(self, source: str, name: str, observed_at: datetime, value: Optional[Decimal],
+                      unit: str = "USD", detail: Optional[str] = None) -> None:
+        """Keep a point-in-time fact (e.g. prepaid credit balance); same (source, name, time) overwrites."""
+        self.conn.execute(
+            """INSERT INTO source_metrics VALUES (?, ?, ?, ?, ?, ?)
+               ON CONFLICT (source, name, observed_at) DO UPDATE SET value = excluded.value,
+                   unit = excluded.unit, detail = excluded.detail""",
+            [source, name, observed_at, value, unit, detail])
+
+    # ------------------------------------------------------------------------------------------ reading
+    def query(self, sql: str, params: Optional[list[Any]] = None) -> tuple[list[str], list[tuple[Any, ...]]]:
+        cur = self.conn.execute(sql, params or [])
+        cols = [d[0] for d in cur.description] if cur.description else []
+        return cols, cur.fetchall()
+
+
+def _connect(path: str, *, read_only: bool, lock_timeout: float) -> Any:
+    import duckdb
+
+    p = Path(path)
+    if read_only and not p.exists():
+        raise StoreError(f"{path}: store does not exist yet; run `spendwatch collect` or `spendwatch import` first")
+    if not read_only:
+        try:
+            p.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"{path}: cannot create the store's directory ({exc.strerror})") from None
+    deadline = time.monotonic() + lock_timeout
+    delay = 0.05
+    while True:
+        try:
+            return duckdb.connect(str(p), read_only=read_only)
+        except duckdb.Error as exc:
+            if not _is_lock_conflict(exc):
+                raise StoreError(f"{path}: cannot open store ({str(exc).splitlines()[0]})") from None
+            if time.monotonic() >= deadline:
+                raise StoreLocked(
+                    f"{path}: locked by {_holder(str(exc))} for more than {lock_timeout:g}s; "
+                    "try again when it finishes, or raise [store] lock_timeout") from None
+            time.sleep(min(delay, max(0.0, deadline - time.monotonic())) * (0.5 + random.random()))
+            delay = min(delay * 2, 1.0)
+
+
+def _quantize(value: Any, column: str) -> Optional[Decimal]:
+    if value is None:
+        return None
+    if isinstance(value, float):
+        raise TypeError(f"{column}: money must be Decimal, got float {value!r}")
+    if not isinstance(value, Decimal):
+        value = Decimal(str(value)) if isinstance(value, (int, str)) else value
+    return value.quantize(MONEY_QUANTUM, rounding=ROUND_HALF_EVEN)
+
+
+def rows_to_arrow(source: str, kind: str, window: Window, rows: Iterable[Mapping[str, Any]]) -> Any:
+    """Columnar, exactly-typed batch for one INSERT (no per-row SQL)."""
+    import pyarrow as pa
+
+    cols: dict[str, list[Any]] = {c: [] for c in RECORD_COLUMNS}
+    for row in rows:
+        unknown = set(row) - set(RECORD_COLUMNS)
+        if unknown:
+            raise StoreError(f"{source}: unknown record field(s) {', '.join(sorted(unknown))}")
+        ts = row["ts"]
+        if ts.tzinfo is None:
+            raise StoreError(f"{source}: naive timestamp {ts!r} (all times must be UTC-aware)")
+        if not (window.start <= ts < window.end):
+            raise StoreError(f"{source}: row at {ts.isoformat()} outside the window {window}")
+        gran = row.get("granularity", "day")
+        if gran not in GRANULARITIES:
+            raise StoreError(f"{source}: unknown granularity {gran!r}")
+        for c in RECORD_COLUMNS:
+            if c == "source":
+                cols[c].append(source)
+            elif c == "kind":
+                cols[c].append(kind)
+            elif c == "cost_usd":
+                cols[c].append(_quantize(row.get(c), c))
+            elif c == "tags":
+                tags = row.get("tags")
+                cols[c].append(json.dumps(tags, sort_keys=True) if isinstance(tags, dict) else tags)
+            elif c == "record_type":
+                cols[c].append(row.get(c, "usage"))
+            elif c == "covers_usage":
+                cols[c].append(bool(row.get(c, False)))
+            elif c == "granularity":
+                cols[c].append(gran)
+            elif c == "cost_basis":
+                cols[c].append(row.get(c, "billed"))
+            elif c == "currency":
+                cols[c].append(row.get(c) or "USD")
+            elif c == "period_end":
+                cols[c].append(row.get(c) or ts)
+            else:
+                cols[c].append(row.get(c))
+    types = {}
+    for c in RECORD_COLUMNS:
+        if c in ("ts", "period_end"):
+            types[c] = pa.timestamp("us", tz="UTC")
+        elif c == "cost_usd":
+            types[c] = pa.decimal128(38, 10)
+        elif c == "covers_usage":
+            types[c] = pa.bool_()
+        elif c in _INTS:
+            types[c] = pa.int64()
+        else:
+            types[c] = pa.string()
+    return pa.table({c: pa.array(cols[c], type=types[c]) for c in RECORD_COLUMNS})
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,143 @@
+"""The stable SQL surface: `spend`, `daily_spend`, `chargeback`, `alerts`.
+
+Base tables are internal; these views are the contract. They are created as TEMP views on every
+connection (so a read-only `spendwatch sql` sees the allocation rules of the config it was given) and
+persisted by writers for people who open the file with another DuckDB client.
+
+`spend` implements invariant 3 (no double counting) at query time:
+  * cost lines (record_type = 'cost') are the billed truth;
+  * usage rows we priced ourselves (cost_basis = 'estimated') in a (provider, project, UTC day) that also
+    has billed token lines (covers_usage) are scaled so they sum *exactly* to that billed total and are
+    marked `reconciled`; the billed token lines they replace are hidden. Scaling is integer arithmetic in
+    units of 1e-10 USD; the rounding remainder goes to the group's largest row, so sums are exact;
+  * billed lines with no usage counterpart (tools, storage, fine-tuning) stand as their own rows;
+  * estimates stand alone only where nothing is billed for their group yet.
+Usage rows whose money came from the provider itself (OpenRouter, LiteLLM) are stored as `billed`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+DIMENSIONS = ("provider", "source", "account_id", "project_id", "workspace_id", "api_key_id", "user_id",
+              "model", "service_tier", "line_item")
+TOKENS = ("input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens", "reasoning_tokens",
+          "requests")
+UNIT = "10000000000"  # 1e10: money in integer units of 1e-10 USD for exact scaling
+
+
+def _quote(s: str) -> str:
+    return "'" + s.replace("'", "''") + "'"
+
+
+def match_sql(match: dict[str, Any], alias: str = "") -> str:
+    """SQL condition for a config `match` table: every column must match one of its glob patterns."""
+    if not match:
+        return "TRUE"
+    parts = []
+    for col, pats in sorted(match.items()):
+        pats = [pats] if isinstance(pats, str) else list(pats)
+        ors = " OR ".join(f"{alias}{col} GLOB {_quote(p)}" for p in pats)
+        parts.append(f"coalesce({ors}, FALSE)")
+    return " AND ".join(f"({p})" for p in parts)
+
+
+def team_sql(rules: Iterable[Any]) -> str:
+    """First matching [[allocation]] rule wins; NULL when none matches."""
+    whens = [f"WHEN {match_sql(r.match, 'b.')} THEN {_quote(r.team)}" for r in rules]
+    return f"CASE {' '.join(whens)} ELSE NULL END" if whens else "CAST(NULL AS VARCHAR)"
+
+
+def spend_sql(rules: Iterable[Any]) -> str:
+    dims = ", ".join(DIMENSIONS)
+    toks = ", ".join(TOKENS)
+    return f"""
+WITH r AS (
+    SELECT *, CAST(timezone('UTC', ts) AS DATE) AS day_, coalesce(project_id, '') AS pk_,
+           CAST(cost_usd * {UNIT} AS HUGEINT) AS units_
+    FROM records
+),
+billed AS (
+    SELECT provider, pk_, day_, sum(units_) AS b
+    FROM r WHERE record_type = 'cost' AND covers_usage GROUP BY ALL
+),
+est AS (
+    SELECT provider, pk_, day_, sum(units_) AS e
+    FROM r WHERE record_type = 'usage' AND cost_basis = 'estimated' AND units_ IS NOT NULL
+    GROUP BY ALL HAVING sum(units_) > 0
+),
+scaled AS (
+    SELECT r.*, billed.b, est.e,
+           CASE WHEN r.units_ IS NULL THEN NULL ELSE (r.units_ * billed.b) // est.e END AS share_,
+           row_number() OVER (PARTITION BY r.provider, r.pk_, r.day_
+                              ORDER BY r.units_ DESC NULLS LAST, r.ts, r.source, r.api_key_id, r.model,
+                                       r.user_id, r.service_tier, r.line_item) AS rank_
+    FROM r JOIN est USING (provider, pk_, day_) JOIN billed USING (provider, pk_, day_)
+    WHERE r.record_type = 'usage' AND r.cost_basis = 'estimated'
+),
+reconciled AS (
+    SELECT * EXCLUDE (share_, rank_, b, e),
+           share_ + CASE WHEN rank_ = 1 THEN b - sum(share_) OVER (PARTITION BY provider, pk_, day_) ELSE 0 END
+               AS new_units_
+    FROM scaled
+),
+unioned AS (
+    SELECT ts, period_end, granularity, {dims}, {toks},
+           CAST(CAST(new_units_ AS DECIMAL(38, 0)) * CAST(0.0000000001 AS DECIMAL(38, 10)) AS DECIMAL(38, 10)) AS cost_usd,
+           'reconciled' AS cost_basis, tags, record_type, currency
+    FROM reconciled
+    UNION ALL
+    SELECT ts, period_end, granularity, {dims}, {toks}, cost_usd, cost_basis, tags, record_type, currency
+    FROM r
+    WHERE NOT (
+        (record_type = 'usage' AND cost_basis = 'estimated'
+            AND EXISTS (SELECT 1 FROM billed b JOIN est e USING (provider, pk_, day_)
+                        WHERE b.provider = r.provider AND b.pk_ = r.pk_ AND b.day_ = r.day_))
+        OR (record_type = 'cost' AND covers_usage
+            AND EXISTS (SELECT 1 FROM est e WHERE e.provider = r.provider AND e.pk_ = r.pk_ AND e.day_ = r.day_))
+    )
+)
+SELECT b.ts, b.period_end, b.granularity, {", ".join("b." + d for d in DIMENSIONS)},
+       {", ".join("b." + t for t in TOKENS)}, b.cost_usd, b.cost_basis,
+       {team_sql(rules)} AS team, b.tags, b.record_type, b.currency
+FROM unioned b
+"""
+
+
+def daily_spend_sql() -> str:
+    dims = ", ".join(DIMENSIONS)
+    sums = ", ".join(f"sum({t}) AS {t}" for t in TOKENS)
+    return f"""
+SELECT CAST(timezone('UTC', ts) AS DATE) AS day, {dims}, cost_basis, team, {sums},
+       CAST(sum(cost_usd) AS DECIMAL(38, 10)) AS cost_usd
+FROM spend GROUP BY ALL
+"""
+
+
+def chargeback_sql() -> str:
+    sums = ", ".join(f"sum({t}) AS {t}" for t in TOKENS)
+    return f"""
+SELECT strftime(timezone('UTC', ts), '%Y-%m') AS month, coalesce(team, '(unallocated)') AS team, provider,
+       project_id, model, CAST(sum(cost_usd) AS DECIMAL(38, 10)) AS cost_usd, {sums}
+FROM spend GROUP BY ALL
+"""
+
+
+def alerts_sql() -> str:
+    return """
+SELECT a.alert_id, a.detector, a.key, a.severity, a.step, a.state, a.scope, a.period_start, a.period_end,
+       a.observed, a.expected, a.threshold, a.message, a.drivers, a.first_seen, a.last_seen, a.resolved_at,
+       (SELECT list(DISTINCT d.sink ORDER BY d.sink) FROM alert_deliveries d
+         WHERE d.alert_id = a.alert_id AND d.delivered_at IS NOT NULL) AS delivered_to,
+       (SELECT count(*) FROM alert_deliveries d
+         WHERE d.alert_id = a.alert_id AND d.delivered_at IS NULL) AS pending_deliveries
+FROM alert_log a
+"""
+
+
+def create_views(conn: Any, rules: Iterable[Any], *, temp: bool) -> None:
+    rules = list(rules)
+    kind = "TEMP VIEW" if temp else "VIEW"
+    for name, sql in (("spend", spend_sql(rules)), ("daily_spend", daily_spend_sql()),
+                      ("chargeback", chargeback_sql()), ("alerts", alerts_sql())):
+        conn.execute(f"CREATE OR REPLACE {kind} {name} AS {sql}")
