@@ -2,7 +2,8 @@
 
 A plugin is one module that decorates its class with `@REGISTRY.register("name")`. Built-in plugins are
 discovered by importing every module of their package (so adding a provider touches no other file);
-third-party ones through the entry-point group named by the registry. Discovery is lazy: nothing is
+third-party ones through the entry-point group named by the registry, or modules named in the
+SPENDWATCH_PLUGINS environment variable (comma-separated, importable from sys.path). Discovery is lazy: nothing is
 imported until a name is looked up, which keeps `spendwatch --help` fast.
 """
 
@@ -46,6 +47,11 @@ class Registry(Generic[T]):
         for info in pkgutil.iter_modules(pkg.__path__):
             if not info.name.startswith("_"):
                 importlib.import_module(f"{self.package}.{info.name}")
+        # Extra plugin modules without packaging: SPENDWATCH_PLUGINS="mymod,otherpkg.mod" (on sys.path).
+        import os
+
+        for mod in filter(None, (m.strip() for m in os.environ.get("SPENDWATCH_PLUGINS", "").split(","))):
+            importlib.import_module(mod)
         try:
             from importlib.metadata import entry_points
 
