@@ -89,6 +89,12 @@ def _registered(value: str) -> str:
     return value
 
 
+class Ratio(Decimal):
+    """A share such as a budget threshold (0.8 = 80%). Unlike money, TOML floats are accepted: they are
+    converted through their shortest decimal repr ("0.8" → Decimal("0.8")), which is exact for what a
+    person types."""
+
+
 Severity = Literal["info", "warning", "critical"]
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
 
@@ -115,7 +121,7 @@ class BudgetConfig:
     amount: Decimal
     period: Literal["day", "week", "month"] = "month"
     match: dict[str, Any] = field(default_factory=dict)
-    thresholds: list[Decimal] = field(default_factory=lambda: [Decimal("0.5"), Decimal("0.8"), Decimal("1.0")])
+    thresholds: list[Ratio] = field(default_factory=lambda: [Decimal("0.5"), Decimal("0.8"), Decimal("1.0")])
     forecast: bool = True
 
 
@@ -257,6 +263,18 @@ def _convert(value: Any, tp: Any, path: tuple[Any, ...], probs: _Problems) -> An
             probs.add(path, f"must be one of {', '.join(map(str, args))} (got {value!r})")
             return _BAD
         return value
+    if tp is Ratio:
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            probs.add(path, f"not a number ({value!r})")
+            return _BAD
+        try:
+            r = Decimal(repr(value) if isinstance(value, float) else str(value).strip())
+            if not r.is_finite():
+                raise InvalidOperation
+            return r
+        except InvalidOperation:
+            probs.add(path, f'not a number ("{value}")')
+            return _BAD
     if tp is Decimal:
         if isinstance(value, bool) or not isinstance(value, (str, int)):
             if isinstance(value, float):
