@@ -63,7 +63,7 @@ class Window:
 
 
 def _holder(message: str) -> str:
-    m = re.search(r"held in (.+?)(?: by user|\.|$)", message)
+    m = re.search(r"held in (.+?\(PID \d+\))", message) or re.search(r"held in (\S+)", message)
     return m.group(1).strip() if m else "another process"
 
 
