@@ -1,0 +1,155 @@
+"""budget: `[[budgets]]` thresholds on actual spend, and a forecast of the period's end.
+
+Periods are calendar-aligned in `[daemon] timezone` (day; ISO week from Monday; month). Spend is the
+`spend` view's rows matching the budget's `match` whose ts falls in the period and that are visible at
+`now` (see _data). Assumption (named): a daily row is attributed to its UTC day, so with a non-UTC zone
+the period edges are exact only for hourly or finer data.
+
+Thresholds: every crossed threshold is a step of ONE alert identity (detector, budget, period start), so
+50% → 80% → 100% re-notifies as an escalation, never as three alerts. Severity: ≥ 100% critical,
+≥ 80% warning, else info.
+
+Forecast (week and month budgets, `forecast = true`): actual spend through the data horizon plus, for
+every remaining UTC day of the period, the median spend of the same weekday over the trailing
+`forecast_weeks` weeks. Using the weekday median keeps a quiet weekend from dragging the forecast and
+a busy Monday from inflating it. Provider lag: the horizon is the end of the last UTC day with matching
+data (at most `max_lag_days` before today), so days a provider has not reported yet are forecast at
+their usual rate instead of being counted as $0. When the projection reaches the amount, one forecast
+finding (its own identity per period) gives the projected total and the projected exhaustion date.
+"""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any, Optional
+from zoneinfo import ZoneInfo
+
+from spendwatch.findings import Finding
+from spendwatch.timeutil import UTC, day_start
+from spendwatch.views import match_sql
+
+from . import DETECTORS
+from ._cells import Cells
+from ._data import date_lit, spend_rel, today, ts_lit
+from ._text import driver_clause, money, pct
+
+Q2 = Decimal("0.01")
+
+
+def period_bounds(now: datetime, period: str, tz_name: str) -> tuple[datetime, datetime]:
+    """[start, end) in UTC of the calendar day/week/month (in `tz_name`) holding the instant before now."""
+    tz = ZoneInfo(tz_name)
+    local = (now - timedelta(microseconds=1)).astimezone(tz)
+    d = local.date()
+    if period == "day":
+        a, b = d, d + timedelta(days=1)
+    elif period == "week":
+        a = d - timedelta(days=d.weekday())
+        b = a + timedelta(days=7)
+    else:
+        a = d.replace(day=1)
+        b = date(a.year + (a.month == 12), a.month % 12 + 1, 1)
+    return (datetime.combine(a, time(0), tz).astimezone(UTC), datetime.combine(b, time(0), tz).astimezone(UTC))
+
+
+def period_words(start: datetime, period: str, tz_name: str) -> str:
+    local = start.astimezone(ZoneInfo(tz_name)).date()
+    if period == "month":
+        return f"{calendar.month_name[local.month]} {local.year}"
+    if period == "week":
+        return f"the week of {local.isoformat()}"
+    return local.isoformat()
+
+
+@DETECTORS.register("budget")
+class Budget:
+    resolution = "hour"
+
+    @dataclass(frozen=True)
+    class Options:
+        forecast_weeks: int = 4        # trailing weeks of weekday medians behind the forecast
+        forecast_min_history_days: int = 7  # no forecast for a budget with less matching history
+        max_lag_days: int = 3          # how far back a lagging provider may leave the data horizon
+        warning_share: Decimal = Decimal("0.8")  # thresholds at or above this are warnings, ≥ 1 critical
+
+    def run(self, store: Any, config: Any, options: "Budget.Options", now: datetime) -> list[Finding]:
+        out: list[Finding] = []
+        tz = config.daemon.timezone
+        for b in config.budgets:
+            start, end = period_bounds(now, b.period, tz)
+            cond = match_sql(b.match)
+            rel = spend_rel(store, now)
+            spent = store.conn.execute(
+                f"SELECT CAST(coalesce(sum(cost_usd), 0) AS DECIMAL(38, 10)) FROM {rel} "
+                f"WHERE {cond} AND ts >= {ts_lit(start)} AND ts < {ts_lit(end)}").fetchone()[0]
+            ths = sorted(set(b.thresholds))
+            crossed = [t for t in ths if spent >= t * b.amount]
+            cells: Optional[Cells] = None
+            if crossed or (b.forecast and b.period != "day"):
+                cells = Cells(store.conn, f"(SELECT * FROM {rel} WHERE {cond})",
+                              f"ts >= {ts_lit(start)} AND ts < {ts_lit(end)}", "FALSE")
+            scope = {"budget": b.name}
+            words = period_words(start, b.period, tz)
+            if crossed:
+                top = crossed[-1]
+                sev = "critical" if top >= 1 else "warning" if top >= options.warning_share else "info"
+                drivers = cells.drivers({}) if cells else []
+                msg = (f"Budget {b.name} for {words}: {money(spent)} spent, {pct(spent / b.amount)} of "
+                       f"{money(b.amount)} (crossed {pct(top)}){driver_clause(drivers)}")
+                out.append(Finding("budget", sev, scope, start, end, msg, observed=spent, expected=None,
+                                   threshold=(top * b.amount).quantize(Q2), drivers=drivers, step=len(crossed)))
+            if b.forecast and b.period != "day" and spent < b.amount:
+                f = self._forecast(store, b, cond, start, end, now, options, spent, words, cells)
+                if f:
+                    out.append(f)
+        return out
+
+    def _forecast(self, store: Any, b: Any, cond: str, start: datetime, end: datetime, now: datetime,
+                  o: "Budget.Options", spent: Decimal, words: str, cells: Optional[Cells]) -> Optional[Finding]:
+        conn = store.conn
+        t = today(now)
+        lo = t - timedelta(days=7 * o.forecast_weeks + o.max_lag_days + 1)
+        rel = spend_rel(store, now)
+        first, last = conn.execute(
+            f"SELECT min(day), max(day) FROM {rel} WHERE {cond} AND cost_usd IS NOT NULL").fetchone()
+        if first is None or last is None:
+            return None
+        horizon = max(min(last + timedelta(days=1), t), t - timedelta(days=o.max_lag_days))
+        if (horizon - first).days < o.forecast_min_history_days:
+            return None
+        h_dt = datetime.combine(horizon, time(0), UTC)
+        base_lo = horizon - timedelta(days=7 * o.forecast_weeks)
+        rows = conn.execute(
+            f"""WITH d AS (SELECT day, sum(cost_usd) AS v FROM {rel}
+                           WHERE {cond} AND day >= {date_lit(base_lo)} AND day < {date_lit(horizon)} GROUP BY day),
+                     g AS (SELECT CAST(unnest(generate_series(CAST({date_lit(max(base_lo, first))} AS TIMESTAMP),
+                                  CAST({date_lit(horizon - timedelta(days=1))} AS TIMESTAMP), INTERVAL 1 DAY)) AS DATE) AS day)
+                SELECT isodow(g.day) AS dow, CAST(median(coalesce(d.v, 0)) AS DECIMAL(38, 10))
+                FROM g LEFT JOIN d USING (day) GROUP BY ALL ORDER BY dow""").fetchall()
+        rate = {dow: v for dow, v in rows}
+        if not rate:
+            return None
+        known = conn.execute(
+            f"SELECT CAST(coalesce(sum(cost_usd), 0) AS DECIMAL(38, 10)) FROM {rel} "
+            f"WHERE {cond} AND ts >= {ts_lit(start)} AND ts < {ts_lit(max(start, h_dt))}").fetchone()[0]
+        total, cur, exhausted = known, max(start, h_dt), None
+        while cur < end:  # at most 31 iterations: days of the period still to come
+            nxt = min(day_start(cur) + timedelta(days=1), end)
+            frac = Decimal((nxt - cur).total_seconds()) / Decimal(86400)
+            total += rate.get(cur.isoweekday(), Decimal(0)) * frac
+            if exhausted is None and total >= b.amount:
+                exhausted = cur.date()
+            cur = nxt
+        total = max(total, spent).quantize(Decimal("0.0000000001"))
+        if total < b.amount:
+            return None
+        drivers = cells.drivers({}) if cells else []
+        msg = (f"Budget {b.name} is projected to reach {money(total)} for {words}, {pct(total / b.amount)} of "
+               f"{money(b.amount)}; at the usual pace per weekday it runs out on {exhausted.isoformat() if exhausted else '?'} "
+               f"({money(spent)} spent so far){driver_clause(drivers)}")
+        scope = {"budget": b.name, "signal": "forecast"}
+        return Finding("budget", "warning", scope, start, end, msg, observed=spent, expected=total,
+                       threshold=b.amount, drivers=drivers)

@@ -1,0 +1,123 @@
+"""level_shift: a sustained step up (a new normal), reported once per shift.
+
+Per series at each level, each of the last days is compared with the median of its own weekday over
+`baseline_weeks` weeks that end `min_days + grace_days` days before the judged day, so the baseline never
+contains the shift it is judging. A day is elevated when it is at least `min_ratio` × that weekday's
+baseline (or, where the baseline is $0, at least `min_increase_usd`). The trailing run of elevated days
+ending yesterday must be at least `min_days` long and its mean daily rise at least `min_increase_usd`.
+The finding's identity is the series and the shift's first day, so consecutive runs keep one key; it
+stops being reported `grace_days` after confirmation (by then it is the new normal, and the baseline
+catches up).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from spendwatch.config import Ratio
+from spendwatch.findings import Finding
+from spendwatch.timeutil import UTC
+
+from . import DETECTORS
+from ._cells import Candidate, Cells
+from ._data import add_days, daily_rel, date_lit, level_dims, today
+from ._text import day_words, describe, driver_clause, money, ratio
+from .spike import DEFAULT_LEVELS, check_levels
+
+Q = Decimal("0.0000000001")
+
+
+@DETECTORS.register("level_shift")
+class LevelShift:
+    resolution = "day"
+
+    @dataclass(frozen=True)
+    class Options:
+        levels: list[str] = field(default_factory=lambda: list(DEFAULT_LEVELS))
+        min_days: int = 4              # consecutive elevated days that make a shift
+        grace_days: int = 7            # keep reporting the same shift this many days after confirmation
+        baseline_weeks: int = 4
+        min_ratio: Ratio = Ratio("1.4")
+        min_increase_usd: Decimal = Decimal("30")  # mean rise per day
+        critical_increase_usd: Decimal = Decimal("500")
+
+        def __post_init__(self) -> None:
+            check_levels(self.levels)
+            if self.min_days < 2:
+                raise ValueError("min_days: a shift needs at least 2 days")
+
+    def run(self, store: Any, config: Any, options: "LevelShift.Options", now: datetime) -> list[Finding]:
+        o = options
+        day = add_days(today(now), -1)
+        span = o.min_days + o.grace_days
+        base_hi = add_days(day, -span)                     # baseline: days <= base_hi
+        base_lo = add_days(base_hi, -7 * o.baseline_weeks + 1)
+        rel = daily_rel(store, now, base_lo)
+        cands: list[Candidate] = []
+        for rank, level in enumerate(o.levels):
+            for scope, run_len, obs, exp in self._level(store.conn, rel, level_dims(level), day, span, base_lo, base_hi, o):
+                onset = add_days(day, -run_len + 1)
+                cands.append(Candidate(scope, float(obs - exp), {"obs": obs, "exp": exp, "onset": onset, "n": run_len}, rank))
+        if not cands:
+            return []
+        recent = add_days(day, -o.min_days + 1)
+        cells = Cells(store.conn, rel, f"day >= {date_lit(recent)}",
+                      f"day BETWEEN {date_lit(base_lo)} AND {date_lit(base_hi)}", o.min_days, 7 * o.baseline_weeks)
+        out = []
+        for c in cells.fold(cands):
+            d = c.data
+            onset: date = d["onset"]
+            drivers = cells.drivers(c.scope)
+            msg = (f"{describe(c.scope)} has stepped up to {money(d['obs'])}/day since {day_words(onset)} "
+                   f"({d['n']} days), {ratio(d['obs'], d['exp'])} the usual {money(d['exp'])}/day"
+                   f"{driver_clause(drivers)}")
+            sev = "critical" if d["obs"] - d["exp"] >= o.critical_increase_usd else "warning"
+            start = datetime.combine(onset, datetime.min.time(), UTC)
+            out.append(Finding("level_shift", sev, c.scope, start,
+                               datetime.combine(day, datetime.min.time(), UTC) + timedelta(days=1), msg,
+                               observed=d["obs"], expected=d["exp"],
+                               threshold=(d["exp"] * o.min_ratio).quantize(Decimal("0.01")), drivers=drivers,
+                               identity_period=onset.isoformat()))
+        return out
+
+    def _level(self, conn: Any, rel: str, dims: list[str], day: date, span: int, base_lo: date, base_hi: date,
+               o: "LevelShift.Options") -> list[tuple[dict[str, Any], int, Decimal, Decimal]]:
+        L = ", ".join(dims)
+        nn = " AND ".join(f"{d} IS NOT NULL" for d in dims)
+        D, ev_lo = date_lit(day), date_lit(add_days(day, -span + 1))
+        floor, mr = o.min_increase_usd, o.min_ratio
+        sql = f"""
+        WITH d AS (SELECT {L}, day, CAST(sum(cost_usd) AS DECIMAL(38, 10)) AS v FROM {rel} WHERE {nn} GROUP BY ALL),
+        s AS (  -- series alive before the baseline starts and spending enough lately to matter
+            SELECT {L} FROM d GROUP BY ALL
+            HAVING min(day) <= {date_lit(base_lo)}
+               AND sum(v) FILTER (WHERE day >= {date_lit(add_days(day, -o.min_days + 1))}) >= {floor} * {o.min_days}
+        ),
+        g AS (
+            SELECT s.*, c.day, isodow(c.day) AS dow, coalesce(d.v, 0) AS v
+            FROM s CROSS JOIN (SELECT CAST(unnest(generate_series(CAST({date_lit(base_lo)} AS TIMESTAMP),
+                                    CAST({D} AS TIMESTAMP), INTERVAL 1 DAY)) AS DATE) AS day) c
+            LEFT JOIN d USING ({L}, day)
+        ),
+        base AS (SELECT {L}, dow, median(v) AS med FROM g WHERE day <= {date_lit(base_hi)} GROUP BY ALL),
+        ev AS (
+            SELECT g.{', g.'.join(dims)}, g.day, g.v, b.med,
+                   (CASE WHEN b.med > 0 THEN g.v >= b.med * {mr} ELSE g.v >= {floor} END) AS up
+            FROM g JOIN base b USING ({L}, dow) WHERE g.day >= {ev_lo}
+        ),
+        runs AS (
+            SELECT {L}, CAST(coalesce(min({D} - day) FILTER (WHERE NOT up), {span}) AS INTEGER) AS run_len FROM ev GROUP BY ALL
+        )
+        SELECT {', '.join('r.' + x for x in dims)}, r.run_len,
+               CAST(sum(e.v) / r.run_len AS DECIMAL(38, 10)) AS obs, CAST(sum(e.med) / r.run_len AS DECIMAL(38, 10)) AS exp
+        FROM runs r JOIN ev e USING ({L})
+        WHERE r.run_len >= {o.min_days} AND r.run_len < {span} AND e.day > {D} - r.run_len
+        GROUP BY {', '.join('r.' + x for x in dims)}, r.run_len
+        HAVING sum(e.v - e.med) / r.run_len >= {floor}
+        ORDER BY ALL
+        """
+        return [(dict(zip(dims, r[: len(dims)])), r[-3], r[-2].quantize(Q), r[-1].quantize(Q))
+                for r in conn.execute(sql).fetchall()]

@@ -1,0 +1,162 @@
+"""spike: one day's spend far above the usual for that weekday, per series at each configured level.
+
+Judged day: the last complete UTC day before `now` (yesterday). For every series (e.g. provider × model)
+the baseline is the median of the same weekday over the trailing `baseline_weeks` weeks; the scale of
+normal variation is the larger of the residuals' MAD (value minus its weekday median, ×1.4826) and the
+spread of all days ((q90 − q50) / 1.2816, so bursty sparse series are not judged by a zero MAD). A day
+fires only when all hold:
+  * the rise over the baseline is at least `min_increase_usd` (a dollar floor: tiny series never fire);
+  * the day is at least `min_ratio` × the baseline (a relative jump);
+  * the rise is at least `z_threshold` scales (statistically unusual);
+  * the series has `min_history_days` of history (cold start: a new series is new_spender's job);
+  * the day before was not itself elevated (the second day of a step is a level shift, not a new spike);
+  * it is not a recurring job: on the same day of the month (±1 day) in one of the previous
+    `recurring_months` months, the series spent at least `recurring_share` of today's amount.
+Candidates found at several levels for the same money are reported once (see _cells.fold).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from spendwatch.config import Ratio
+from spendwatch.findings import Finding
+from spendwatch.timeutil import UTC
+
+from . import DETECTORS
+from ._cells import Candidate, Cells
+from ._data import DIMS, add_days, daily_rel, date_lit, level_dims, today
+from ._text import WEEKDAYS, day_words, describe, driver_clause, money, ratio
+
+DEFAULT_LEVELS = ["provider", "provider,model", "project_id", "api_key_id", "team"]
+Q2 = Decimal("0.01")
+
+
+def check_levels(levels: list[str]) -> None:
+    for lv in levels:
+        bad = [d for d in level_dims(lv) if d not in DIMS]
+        if bad or not level_dims(lv):
+            raise ValueError(f"levels: {lv!r} is not a comma-separated list of spend columns ({', '.join(DIMS)})")
+
+
+def months_back(d: date, k: int) -> date:
+    """Same day of month k months earlier, clamped to the month's end (Mar 31 → Feb 28)."""
+    import calendar
+
+    y, m = divmod(d.month - 1 - k, 12)
+    year, month = d.year + y, m + 1
+    return date(year, month, min(d.day, calendar.monthrange(year, month)[1]))
+
+
+@DETECTORS.register("spike")
+class Spike:
+    resolution = "day"  # output depends only on the UTC day of `now` (backtests evaluate it once a day)
+
+    @dataclass(frozen=True)
+    class Options:
+        levels: list[str] = field(default_factory=lambda: list(DEFAULT_LEVELS))
+        min_increase_usd: Decimal = Decimal("50")
+        min_ratio: Ratio = Ratio("2")
+        z_threshold: Ratio = Ratio("4")
+        baseline_weeks: int = 8
+        min_history_days: int = 14
+        recurring_months: int = 2
+        recurring_share: Ratio = Ratio("0.5")
+        critical_increase_usd: Decimal = Decimal("1000")
+
+        def __post_init__(self) -> None:
+            check_levels(self.levels)
+            if self.baseline_weeks < 2:
+                raise ValueError("baseline_weeks: need at least 2 weeks")
+
+    def run(self, store: Any, config: Any, options: "Spike.Options", now: datetime) -> list[Finding]:
+        o = options
+        day = add_days(today(now), -1)
+        recur = [add_days(months_back(day, k), s) for k in range(1, o.recurring_months + 1) for s in (-1, 0, 1)]
+        since = min([add_days(day, -7 * o.baseline_weeks)] + recur)
+        rel = daily_rel(store, now, since)
+        cands: list[Candidate] = []
+        for rank, level in enumerate(o.levels):
+            for row in self._level(store.conn, rel, daily_rel(store, now), level_dims(level), day, recur, o):
+                scope, obs, exp, thr = row
+                cands.append(Candidate(scope, float(obs - exp), {"obs": obs, "exp": exp, "thr": thr}, rank))
+        if not cands:
+            return []
+        weeks = [add_days(day, -7 * k) for k in range(1, o.baseline_weeks + 1)]
+        cells = Cells(store.conn, daily_rel(store, now, weeks[-1]), f"day = {date_lit(day)}",
+                      f"day IN ({', '.join(date_lit(w) for w in weeks)})", 1, len(weeks))
+        out = []
+        start = datetime.combine(day, datetime.min.time(), UTC)
+        for c in cells.fold(cands):
+            obs, exp = c.data["obs"], c.data["exp"]
+            drivers = cells.drivers(c.scope)
+            msg = (f"{describe(c.scope)} was {money(obs)} on {day_words(day)}, {ratio(obs, exp)} the usual "
+                   f"{money(exp)} for a {WEEKDAYS[day.weekday()]}{driver_clause(drivers)}")
+            sev = "critical" if obs - exp >= o.critical_increase_usd else "warning"
+            out.append(Finding("spike", sev, c.scope, start, start + timedelta(days=1), msg, observed=obs,
+                               expected=exp, threshold=c.data["thr"], drivers=drivers))
+        return out
+
+    def _level(self, conn: Any, rel: str, full_rel: str, dims: list[str], day: date, recur: list[date],
+               o: "Spike.Options") -> list[tuple[dict[str, Any], Decimal, Decimal, Decimal]]:
+        L = ", ".join(dims)
+        nn = " AND ".join(f"{d} IS NOT NULL" for d in dims)
+        D = date_lit(day)
+        hist_lo = date_lit(add_days(day, -7 * o.baseline_weeks))
+        floor, mr = o.min_increase_usd, o.min_ratio
+        sql = f"""
+        WITH d AS (
+            SELECT {L}, day, CAST(sum(cost_usd) AS DECIMAL(38, 10)) AS v FROM {rel} WHERE {nn} GROUP BY ALL
+        ),
+        cand AS (SELECT {L} FROM d WHERE day = {D} AND v >= {floor}),
+        s AS (  -- first day ever (cold start), over all history but only for candidate series
+            SELECT {L}, min(day) AS first_day FROM {full_rel} f SEMI JOIN cand USING ({L}) WHERE {nn} GROUP BY ALL
+        ),
+        grid AS (
+            SELECT s.*, g.day, coalesce(d.v, 0) AS v, isodow(g.day) AS dow
+            FROM s CROSS JOIN (SELECT CAST(unnest(generate_series(CAST({date_lit(min([add_days(day, -7 * o.baseline_weeks)] + recur))} AS TIMESTAMP),
+                                                                    CAST({D} AS TIMESTAMP), INTERVAL 1 DAY)) AS DATE) AS day) g
+            LEFT JOIN d USING ({L}, day)
+            WHERE g.day >= s.first_day
+        ),
+        hist AS (SELECT * FROM grid WHERE day < {D} AND day >= {hist_lo}),
+        dowmed AS (SELECT {L}, dow, median(v) AS med FROM hist GROUP BY ALL),
+        spread AS (
+            SELECT {L}, mad(h.v - m.med) AS mad_r, quantile_cont(h.v, 0.5) AS q50, quantile_cont(h.v, 0.9) AS q90
+            FROM hist h JOIN dowmed m USING ({L}, dow) GROUP BY ALL
+        ),
+        prev AS (
+            SELECT {L}, g.v AS pv, m.med AS pmed FROM grid g JOIN dowmed m USING ({L}, dow)
+            WHERE g.day = {date_lit(add_days(day, -1))}
+        ),
+        rec AS (
+            SELECT {L}, max(v) AS rv FROM grid WHERE day IN ({', '.join(date_lit(r) for r in recur) or 'NULL'}) GROUP BY ALL
+        ),
+        judged AS (
+            SELECT g.*, coalesce(m.med, 0) AS exp, sp.mad_r, sp.q50, sp.q90, p.pv, p.pmed, r.rv,
+                   greatest(1.4826 * CAST(coalesce(sp.mad_r, 0) AS DOUBLE),
+                            CAST(coalesce(sp.q90 - sp.q50, 0) AS DOUBLE) / 1.2816,
+                            0.05 * CAST(coalesce(m.med, 0) AS DOUBLE), 0.01) AS scale
+            FROM grid g
+            LEFT JOIN dowmed m USING ({L}, dow) LEFT JOIN spread sp USING ({L})
+            LEFT JOIN prev p USING ({L}) LEFT JOIN rec r USING ({L})
+            WHERE g.day = {D}
+        )
+        SELECT {L}, v, exp,
+               CAST(greatest(exp + {floor}, exp * {mr}, exp + CAST({o.z_threshold} * scale AS DECIMAL(38, 10))) AS DECIMAL(38, 2))
+        FROM judged
+        WHERE first_day <= {date_lit(add_days(day, -o.min_history_days))}
+          AND v - exp >= {floor} AND v >= exp * {mr}
+          AND CAST(v - exp AS DOUBLE) >= {o.z_threshold} * scale
+          AND NOT coalesce(pv - pmed >= {floor} AND pv >= pmed * {mr}, FALSE)
+          AND NOT coalesce(rv >= v * {o.recurring_share}, FALSE)
+        ORDER BY ALL
+        """
+        out = []
+        for r in conn.execute(sql).fetchall():
+            scope = dict(zip(dims, r[: len(dims)]))
+            out.append((scope, r[-3], r[-2], r[-1]))
+        return out
