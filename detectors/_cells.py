@@ -93,15 +93,21 @@ class Cells:
         out.sort(key=lambda d: (d["_distinct"] < 2, -d["share"], d["_rank"], str(d["_raw"])))
         return [{k: v for k, v in d.items() if not k.startswith("_")} for d in out[:top]]
 
-    def fold(self, cands: list[Candidate], inside: float = 0.5, carry: float = 0.7) -> list[Candidate]:
+    def fold(self, cands: list[Candidate], inside: float = 0.5, carry: float = 0.9) -> list[Candidate]:
         """Greedy de-duplication: the biggest rise first; candidates whose rise lies mostly (≥ `inside`)
-        within it are folded in; the one reported is the most specific candidate carrying ≥ `carry` of it."""
+        within it are folded in; the one reported is the most specific candidate (fewest cells, then most
+        dimensions) carrying ≥ `carry` of it."""
         import numpy as np
 
         if not cands:
             return []
         masks = np.array([self.mask(c.scope) for c in cands]) if len(self.df) else np.zeros((len(cands), 0), bool)
         own = masks @ self.pos if len(self.df) else np.zeros(len(cands))
+        ncells = masks.sum(axis=1) if len(self.df) else np.zeros(len(cands))
+
+        def specific(j: int) -> tuple[int, int, int]:  # fewer cells, then more dimensions, then level order
+            return (-int(ncells[j]), len(cands[j].scope), -cands[j].level_rank)
+
         order = sorted(range(len(cands)), key=lambda i: (-cands[i].rise, cands[i].level_rank, _skey(cands[i].scope)))
         done: set[int] = set()
         kept = []
@@ -118,8 +124,7 @@ class Cells:
             best = i
             for j in group:
                 both = float((masks[i] & masks[j]) @ self.pos) if len(self.df) else 0.0
-                better = (len(cands[j].scope), -cands[j].level_rank) > (len(cands[best].scope), -cands[best].level_rank)
-                if own[i] > 0 and both >= carry * own[i] and better:
+                if own[i] > 0 and both >= carry * own[i] and specific(j) > specific(best):
                     best = j
             done.update(group)
             kept.append(cands[best])

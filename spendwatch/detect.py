@@ -30,23 +30,49 @@ def enabled_detectors(config: Config) -> list[tuple[str, Any, Any]]:
 
 
 def run_detectors(store: Any, config: Config, now: datetime) -> list[Finding]:
+    """Every enabled detector as of `now`, over one snapshot of what is visible at `now`."""
+    from detectors._data import snapshot
+
     findings: list[Finding] = []
-    for name, cls, opts in enabled_detectors(config):
-        findings.extend(cls().run(store, config, opts, now))
+    with snapshot(store, now):
+        for name, cls, opts in enabled_detectors(config):
+            findings.extend(cls().run(store, config, opts, now))
     return sorted(findings, key=lambda f: (f.detector, f.key, f.step))
 
 
-def backtest(store: Any, config: Config, since: datetime, until: datetime, step: timedelta) -> list[tuple[datetime, Finding]]:
-    """Replay every detector as of each step's end; a finding is printed when it first fires or escalates."""
+def backtest(store: Any, config: Any, since: datetime, until: datetime, step: timedelta) -> list[tuple[datetime, Finding]]:
+    """Replay every detector as of each step's end; a finding is printed when it first fires or escalates.
+
+    No peeking: each step sees only rows visible at its time (ts < at, period ended by at; see
+    detectors/_data.py). The view is materialised once for the whole replay. A detector whose output
+    depends only on the UTC day (`resolution = "day"`) is evaluated once per day, not once per step: the
+    same day gives the same findings, so the printed result is unchanged. Detectors that read only the
+    present state (`resolution = "state"`, e.g. stale_data: sync_state keeps no history) are skipped.
+    """
+    from detectors._data import snapshot, today
+
+    dets = enabled_detectors(config)
     seen: dict[str, int] = {}
     out: list[tuple[datetime, Finding]] = []
-    at = since + step
-    while at <= until:
-        for f in run_detectors(store, config, at):
-            if seen.get(f.key, -1) < f.step:
-                seen[f.key] = f.step
-                out.append((at, f))
-        at += step
+    last: dict[str, Any] = {}
+    with snapshot(store, until):
+        at = since + step
+        while at <= until:
+            found: list[Finding] = []
+            for name, cls, opts in dets:
+                res = getattr(cls, "resolution", "hour")
+                if res == "state":
+                    continue
+                marker = today(at) if res == "day" else at
+                if last.get(name) == marker:
+                    continue
+                last[name] = marker
+                found.extend(cls().run(store, config, opts, at))
+            for f in sorted(found, key=lambda f: (f.detector, f.key, f.step)):
+                if seen.get(f.key, -1) < f.step:
+                    seen[f.key] = f.step
+                    out.append((at, f))
+            at += step
     return out
 
 

@@ -1,0 +1,82 @@
+"""new_spender: a key, model or project never seen before that already spends above a floor.
+
+Per level (default: API key, provider × model, project), a series is new when its first spend in the
+store is within the last `window_days` complete UTC days and it has spent at least `min_spend_usd` since.
+"Never seen before" needs history to mean anything: the store's data must start at least
+`min_store_history_days` before the series' first day (on a fresh install everything is new, and
+nothing fires). Identity: the series and its first day, so the finding keeps one key while it is new.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from spendwatch.findings import Finding
+from spendwatch.timeutil import UTC
+
+from . import DETECTORS
+from ._cells import Candidate, Cells
+from ._data import add_days, daily_rel, date_lit, level_dims, today
+from ._text import day_words, describe, driver_clause, money
+from .spike import check_levels
+
+
+@DETECTORS.register("new_spender")
+class NewSpender:
+    resolution = "day"
+
+    @dataclass(frozen=True)
+    class Options:
+        levels: list[str] = field(default_factory=lambda: ["api_key_id", "provider,model", "project_id"])
+        min_spend_usd: Decimal = Decimal("20")
+        window_days: int = 7
+        min_store_history_days: int = 14
+        critical_spend_usd: Decimal = Decimal("1000")
+
+        def __post_init__(self) -> None:
+            check_levels(self.levels)
+
+    def run(self, store: Any, config: Any, options: "NewSpender.Options", now: datetime) -> list[Finding]:
+        o = options
+        day = add_days(today(now), -1)
+        win_lo = add_days(day, -o.window_days + 1)
+        rel = daily_rel(store, now)
+        store_first = store.conn.execute(f"SELECT min(day) FROM {rel}").fetchone()[0]
+        if store_first is None:
+            return []
+        newest_allowed = add_days(store_first, o.min_store_history_days)
+        cands: list[Candidate] = []
+        for rank, level in enumerate(o.levels):
+            dims = level_dims(level)
+            L = ", ".join(dims)
+            nn = " AND ".join(f"{d} IS NOT NULL" for d in dims)
+            rows = store.conn.execute(
+                f"""SELECT {L}, min(day) AS first_day,
+                           CAST(sum(cost_usd) FILTER (WHERE day >= {date_lit(win_lo)}) AS DECIMAL(38, 10)) AS spent
+                    FROM {rel} WHERE {nn} AND cost_usd > 0 GROUP BY ALL
+                    HAVING min(day) >= {date_lit(max(win_lo, newest_allowed))}
+                       AND sum(cost_usd) FILTER (WHERE day >= {date_lit(win_lo)}) >= {o.min_spend_usd}
+                    ORDER BY ALL""").fetchall()
+            for r in rows:
+                scope = dict(zip(dims, r[: len(dims)]))
+                cands.append(Candidate(scope, float(r[-1]), {"first": r[-2], "spent": r[-1]}, rank))
+        if not cands:
+            return []
+        cells = Cells(store.conn, daily_rel(store, now, win_lo), "TRUE", "FALSE")
+        out = []
+        for c in cells.fold(cands):
+            first, spent = c.data["first"], c.data["spent"]
+            drivers = cells.drivers(c.scope)
+            ndays = (day - first).days + 1
+            msg = (f"New spender: {describe(c.scope)} (first seen {day_words(first)}) has spent {money(spent)} in "
+                   f"{ndays} day{'s' if ndays > 1 else ''}{driver_clause(drivers)}")
+            sev = "critical" if spent >= o.critical_spend_usd else "warning"
+            start = datetime.combine(first, datetime.min.time(), UTC)
+            out.append(Finding("new_spender", sev, c.scope, start,
+                               datetime.combine(day, datetime.min.time(), UTC) + timedelta(days=1), msg,
+                               observed=spent, expected=Decimal(0), threshold=o.min_spend_usd, drivers=drivers,
+                               identity_period=first.isoformat()))
+        return out

@@ -1,0 +1,70 @@
+"""stale_data: a configured source whose data is not complete through its expected lag, or whose collects
+keep failing.
+
+Expected lag of a source = its `interval` plus `max_delay` (how long a provider may take to publish a
+period; cost APIs typically finalise a day within hours). Behind: `now − complete_through` exceeds it
+(critical past `critical_factor` × that). Failing: `consecutive_failures ≥ failures`, with the last
+(already redacted) error. Identity: source, kind, problem and the stuck `complete_through` / the last
+success, so one episode keeps one key.
+
+Assumption (named): `sync_state` holds only the present state, not its history, so this detector cannot
+be replayed: backtests skip it (resolution "state").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from spendwatch.findings import Finding, iso
+from spendwatch.timeutil import format_duration
+
+from . import DETECTORS
+
+
+def _ago(delta: timedelta) -> str:
+    hours = int(delta.total_seconds() // 3600)
+    return f"{hours // 24}d {hours % 24}h" if hours >= 24 else f"{hours}h"
+
+
+@DETECTORS.register("stale_data")
+class StaleData:
+    resolution = "state"
+
+    @dataclass(frozen=True)
+    class Options:
+        max_delay: timedelta = timedelta(hours=26)
+        failures: int = 3
+        critical_factor: int = 3
+
+    def run(self, store: Any, config: Any, options: "StaleData.Options", now: datetime) -> list[Finding]:
+        o = options
+        sources = {s.name: s for s in config.sources if s.enabled}
+        if not sources:
+            return []
+        rows = store.conn.execute(
+            "SELECT source, kind, complete_through, last_success, last_error, consecutive_failures "
+            "FROM sync_state ORDER BY source, kind").fetchall()
+        out = []
+        for source, kind, through, last_ok, last_error, fails in rows:
+            sc = sources.get(source)
+            if sc is None:
+                continue
+            allowed = sc.interval + o.max_delay
+            scope = {"source": source, "kind": kind}
+            if through is not None and through < now and now - through > allowed:
+                late = now - through
+                crit = late > allowed * o.critical_factor
+                msg = (f"Source {source} ({kind}) has data only through {iso(through)}, {_ago(late)} behind; "
+                       f"expected within {format_duration(allowed)} (interval {format_duration(sc.interval)} + "
+                       f"max_delay {format_duration(o.max_delay)})")
+                out.append(Finding("stale_data", "critical" if crit else "warning", dict(scope, problem="behind"),
+                                   through, now, msg, step=1 if crit else 0, identity_period=iso(through)))
+            if fails >= o.failures:
+                since = f" since its last success at {iso(last_ok)}" if last_ok else " and has never succeeded"
+                err = (last_error or "unknown error").splitlines()[0][:300]
+                msg = f"Source {source} ({kind}) failed {fails} collects in a row{since}: {err}"
+                out.append(Finding("stale_data", "warning", dict(scope, problem="failing"), last_ok or now, now, msg,
+                                   identity_period=iso(last_ok) if last_ok else "never"))
+        return out

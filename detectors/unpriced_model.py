@@ -1,0 +1,54 @@
+"""unpriced_model: usage rows with tokens but no price (cost_usd NULL), i.e. money we cannot see.
+
+Invariant 5 says a model with no known price is flagged, never priced at $0. Per provider × model with
+unpriced token rows visible in the last `window` before `now`, one finding with the token and request
+counts and the keys that used it (drivers, by share of tokens). Identity: the provider and model, so it
+stays one alert until a price is configured.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from spendwatch.findings import Finding
+
+from . import DETECTORS
+from ._data import ts_lit
+from ._text import mask_key, provider_name
+
+TOKENS = "coalesce(input_tokens, 0) + coalesce(output_tokens, 0)"
+
+
+@DETECTORS.register("unpriced_model")
+class UnpricedModel:
+    resolution = "hour"
+
+    @dataclass(frozen=True)
+    class Options:
+        window: timedelta = timedelta(days=7)
+
+    def run(self, store: Any, config: Any, options: "UnpricedModel.Options", now: datetime) -> list[Finding]:
+        lo, hi = now - options.window, now
+        base = (f"FROM records WHERE record_type = 'usage' AND cost_usd IS NULL AND {TOKENS} > 0 "
+                f"AND ts >= {ts_lit(lo)} AND ts < {ts_lit(hi)} AND period_end <= {ts_lit(hi)}")
+        rows = store.conn.execute(
+            f"""SELECT provider, coalesce(model, '(unknown model)') AS model, sum({TOKENS}), sum(coalesce(requests, 0)),
+                       min(ts), max(period_end), count(DISTINCT source)
+                {base} GROUP BY ALL ORDER BY ALL""").fetchall()
+        keys = store.conn.execute(
+            f"""SELECT provider, coalesce(model, '(unknown model)'), api_key_id, sum({TOKENS}) AS t
+                {base} AND api_key_id IS NOT NULL GROUP BY ALL ORDER BY 1, 2, t DESC, 3""").fetchall()
+        out = []
+        for provider, model, tokens, requests, first, last, nsrc in rows:
+            drivers = [{"dimension": "api_key_id", "value": mask_key(k), "tokens": int(t),
+                        "share": (Decimal(int(t)) / Decimal(int(tokens))).quantize(Decimal("0.01"), ROUND_HALF_UP)}
+                       for p, m, k, t in keys if p == provider and m == model][:5]
+            msg = (f"{provider_name(provider)} model {model} used {int(tokens):,} tokens in {int(requests):,} requests "
+                   f"since {first:%Y-%m-%d %H:%M} UTC with no known price, so their cost is missing from every "
+                   f"total; add a price override or update genai-prices")
+            out.append(Finding("unpriced_model", "warning", {"provider": provider, "model": model}, first, last, msg,
+                               drivers=drivers, identity_period="unpriced"))
+        return out
