@@ -45,33 +45,52 @@ def today(now: datetime) -> date:
 
 
 @contextlib.contextmanager
-def snapshot(store: Any, until: datetime) -> Iterator[None]:
-    """Materialise what is visible at `until` once; nested calls covering `until` reuse the outer one."""
+def snapshot(store: Any, until: datetime, since: Optional[datetime] = None,
+             horizon: timedelta = timedelta(days=100)) -> Iterator[None]:
+    """Materialise what is visible at `until` once; nested calls covering `until` reuse the outer one.
+
+    Only rows from `horizon` before `since` (default `until`) are copied: detectors look back at most that
+    far (each declares `horizon(options)`; run_detectors passes the largest). First-seen days, which need
+    all history, are kept per cell in `_sw_first` (a min is monotone, so it cannot leak the future).
+    """
     outer: Optional[datetime] = getattr(store, "_sw_until", None)
     if outer is not None and until <= outer:
         yield
         return
     conn = store.conn
+    lo = (since or until) - horizon
+    vis = f"ts < {ts_lit(until)} AND period_end <= {ts_lit(until)}"
     cols = ", ".join(DIMS)
     conn.execute(
         f"""CREATE OR REPLACE TEMP TABLE _sw_spend AS
             SELECT ts, period_end, {cols}, cost_usd, CAST(timezone('UTC', ts) AS DATE) AS day
-            FROM spend WHERE ts < {ts_lit(until)} AND period_end <= {ts_lit(until)}
-            ORDER BY ts""")
+            FROM spend WHERE {vis} AND ts >= {ts_lit(lo)}""")
     dd = ", ".join(_DAILY_DIMS)
     # Daily series hold only rows of at most one day; monthly lines are not daily data.
     conn.execute(
         f"""CREATE OR REPLACE TEMP TABLE _sw_daily AS
             SELECT day, {dd}, CAST(sum(cost_usd) AS DECIMAL(38, 10)) AS cost_usd
-            FROM _sw_spend WHERE granularity <> 'month' AND cost_usd IS NOT NULL
-            GROUP BY ALL ORDER BY day""")
+            FROM _sw_spend WHERE granularity <> 'month' AND cost_usd IS NOT NULL GROUP BY ALL""")
+    conn.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _sw_first AS
+            SELECT {dd}, min(CAST(timezone('UTC', ts) AS DATE)) AS first_day
+            FROM spend WHERE {vis} AND granularity <> 'month' AND cost_usd > 0 GROUP BY ALL""")
     store._sw_until = until
     try:
         yield
     finally:
         store._sw_until = outer
-        conn.execute("DROP TABLE IF EXISTS _sw_spend")
-        conn.execute("DROP TABLE IF EXISTS _sw_daily")
+        for t in ("_sw_spend", "_sw_daily", "_sw_first"):
+            conn.execute(f"DROP TABLE IF EXISTS {t}")
+
+
+def first_rel(store: Any, now: datetime) -> str:
+    """First day with spend (> 0, complete days before today(now)) per cell of every daily dimension."""
+    if _snap(store, now):
+        return f"(SELECT * FROM _sw_first WHERE first_day < {date_lit(today(now))})"
+    dd = ", ".join(_DAILY_DIMS)
+    return (f"(SELECT {dd}, min(day) AS first_day FROM {spend_rel(store, now)} WHERE granularity <> 'month' "
+            f"AND cost_usd > 0 AND day < {date_lit(today(now))} GROUP BY ALL)")
 
 
 def _snap(store: Any, now: datetime) -> bool:
@@ -110,3 +129,27 @@ def days_between(a: date, b: date) -> int:
 
 def add_days(d: date, n: int) -> date:
     return d + timedelta(days=n)
+
+
+def first_of_each_day(times: list[datetime]) -> list[datetime]:
+    """The first step of every UTC day (where a day-resolution answer can change)."""
+    out, seen = [], set()
+    for t in sorted(times):
+        if today(t) not in seen:
+            seen.add(today(t))
+            out.append(t)
+    return out
+
+
+def steps_seeing(times: list[datetime], visible_from: list[datetime]) -> list[datetime]:
+    """Steps t_i with some instant v in (t_{i-1}, t_i]: where newly visible data can change an answer."""
+    import numpy as np
+
+    if not times or not visible_from:
+        return []
+    ts = np.array(sorted(t.timestamp() for t in times))
+    vs = np.array(sorted({v.timestamp() for v in visible_from}))
+    idx = np.searchsorted(ts, vs, side="left")  # first step at or after each visibility instant
+    hit = sorted(set(int(i) for i in idx[idx < len(ts)]))
+    ordered = sorted(times)
+    return [ordered[i] for i in hit]

@@ -33,7 +33,7 @@ from spendwatch.views import match_sql
 
 from . import DETECTORS
 from ._cells import Cells
-from ._data import date_lit, spend_rel, today, ts_lit
+from ._data import date_lit, first_of_each_day, spend_rel, str_lit, today, ts_lit
 from ._text import driver_clause, money, pct
 
 Q2 = Decimal("0.01")
@@ -74,6 +74,44 @@ class Budget:
         forecast_min_history_days: int = 7  # no forecast for a budget with less matching history
         max_lag_days: int = 3          # how far back a lagging provider may leave the data horizon
         warning_share: Decimal = Decimal("0.8")  # thresholds at or above this are warnings, ≥ 1 critical
+
+    def horizon(self, o: "Budget.Options") -> timedelta:
+        return timedelta(days=32 + 7 * o.forecast_weeks + o.max_lag_days + 2)
+
+    def fire_times(self, store: Any, config: Any, options: "Budget.Options", times: list[datetime]) -> list[datetime]:
+        """For backtests: the steps where a budget's count of crossed thresholds changes (spend to date at
+        every step, from one cumulative sum per period and an as-of join), plus the first step of each
+        day for forecasts (their inputs are complete days)."""
+        if not times or not config.budgets:
+            return []
+        tz = config.daemon.timezone
+        chosen: set[datetime] = set()
+        if any(b.forecast and b.period != "day" for b in config.budgets):
+            chosen |= set(first_of_each_day(times))
+        conn = store.conn
+        for b in config.budgets:
+            starts = [period_bounds(t, b.period, tz)[0] for t in times]
+            values = ", ".join(f"({ts_lit(t)}, {ts_lit(s)})" for t, s in zip(times, starts))
+            unit = {"day": "day", "week": "week", "month": "month"}[b.period]
+            rows = conn.execute(
+                f"""WITH r AS (
+                        SELECT timezone({str_lit(tz)}, date_trunc('{unit}', timezone({str_lit(tz)}, ts))) AS ps,
+                               greatest(period_end, ts + INTERVAL 1 MICROSECOND) AS vis, cost_usd
+                        FROM {spend_rel(store, max(times))}
+                        WHERE {match_sql(b.match)} AND cost_usd IS NOT NULL AND ts >= {ts_lit(min(starts))}),
+                    c AS (SELECT ps, vis, sum(sum(cost_usd)) OVER (PARTITION BY ps ORDER BY vis) AS cs
+                          FROM r GROUP BY ps, vis),
+                    s AS (SELECT * FROM (VALUES {values}) v(step_at, ps))
+                    SELECT s.step_at, s.ps, c.cs FROM s ASOF LEFT JOIN c ON s.ps = c.ps AND s.step_at >= c.vis
+                    ORDER BY s.step_at""").fetchall()
+            prev = None
+            ths = sorted(set(b.thresholds))
+            for at, ps, cs in rows:  # one row per step (not per data row)
+                n = sum(1 for t in ths if cs is not None and cs >= t * b.amount)
+                if n and (ps, n) != prev:
+                    chosen.add(at)
+                prev = (ps, n)
+        return sorted(chosen)
 
     def run(self, store: Any, config: Any, options: "Budget.Options", now: datetime) -> list[Finding]:
         out: list[Finding] = []

@@ -49,6 +49,9 @@ class LevelShift:
             if self.min_days < 2:
                 raise ValueError("min_days: a shift needs at least 2 days")
 
+    def horizon(self, o: "LevelShift.Options") -> timedelta:
+        return timedelta(days=o.min_days + o.grace_days + 7 * o.baseline_weeks + 2)
+
     def run(self, store: Any, config: Any, options: "LevelShift.Options", now: datetime) -> list[Finding]:
         o = options
         day = add_days(today(now), -1)

@@ -17,7 +17,7 @@ from typing import Any
 from spendwatch.findings import Finding
 
 from . import DETECTORS
-from ._data import add_days, date_lit, spend_rel, str_lit, today, ts_lit
+from ._data import add_days, date_lit, first_of_each_day, spend_rel, steps_seeing, str_lit, today, ts_lit
 from ._text import money
 
 
@@ -30,6 +30,18 @@ class LowBalance:
         min_balance_usd: Decimal = Decimal("10")
         min_days: int = 7
         burn_days: int = 7
+
+    def horizon(self, o: "LowBalance.Options") -> timedelta:
+        return timedelta(days=o.burn_days + 2)
+
+    def fire_times(self, store: Any, config: Any, options: "LowBalance.Options", times: list[datetime]) -> list[datetime]:
+        """For backtests: a new balance observation, or a new day (the burn rate is per complete day)."""
+        vis = [r[0] + timedelta(microseconds=1) for r in store.conn.execute(
+            f"SELECT DISTINCT observed_at FROM source_metrics WHERE name = 'balance_usd' "
+            f"AND observed_at < {ts_lit(max(times))}").fetchall()]
+        if not vis:
+            return []
+        return sorted(set(steps_seeing(times, vis)) | set(t for t in first_of_each_day(times) if t > min(vis)))
 
     def run(self, store: Any, config: Any, options: "LowBalance.Options", now: datetime) -> list[Finding]:
         o = options

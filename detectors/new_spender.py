@@ -19,7 +19,7 @@ from spendwatch.timeutil import UTC
 
 from . import DETECTORS
 from ._cells import Candidate, Cells
-from ._data import add_days, daily_rel, date_lit, level_dims, today
+from ._data import add_days, daily_rel, date_lit, first_rel, level_dims, today
 from ._text import day_words, describe, driver_clause, money
 from .spike import check_levels
 
@@ -39,12 +39,15 @@ class NewSpender:
         def __post_init__(self) -> None:
             check_levels(self.levels)
 
+    def horizon(self, o: "NewSpender.Options") -> timedelta:
+        return timedelta(days=o.window_days + 1)
+
     def run(self, store: Any, config: Any, options: "NewSpender.Options", now: datetime) -> list[Finding]:
         o = options
         day = add_days(today(now), -1)
         win_lo = add_days(day, -o.window_days + 1)
-        rel = daily_rel(store, now)
-        store_first = store.conn.execute(f"SELECT min(day) FROM {rel}").fetchone()[0]
+        rel, firsts = daily_rel(store, now, win_lo), first_rel(store, now)
+        store_first = store.conn.execute(f"SELECT min(first_day) FROM {firsts}").fetchone()[0]
         if store_first is None:
             return []
         newest_allowed = add_days(store_first, o.min_store_history_days)
@@ -54,18 +57,17 @@ class NewSpender:
             L = ", ".join(dims)
             nn = " AND ".join(f"{d} IS NOT NULL" for d in dims)
             rows = store.conn.execute(
-                f"""SELECT {L}, min(day) AS first_day,
-                           CAST(sum(cost_usd) FILTER (WHERE day >= {date_lit(win_lo)}) AS DECIMAL(38, 10)) AS spent
-                    FROM {rel} WHERE {nn} AND cost_usd > 0 GROUP BY ALL
-                    HAVING min(day) >= {date_lit(max(win_lo, newest_allowed))}
-                       AND sum(cost_usd) FILTER (WHERE day >= {date_lit(win_lo)}) >= {o.min_spend_usd}
-                    ORDER BY ALL""").fetchall()
+                f"""WITH f AS (SELECT {L}, min(first_day) AS first_day FROM {firsts} WHERE {nn} GROUP BY ALL
+                                HAVING min(first_day) >= {date_lit(max(win_lo, newest_allowed))}),
+                         s AS (SELECT {L}, CAST(sum(cost_usd) AS DECIMAL(38, 10)) AS spent FROM {rel} WHERE {nn}
+                               GROUP BY ALL HAVING sum(cost_usd) >= {o.min_spend_usd})
+                    SELECT {L}, first_day, spent FROM f JOIN s USING ({L}) ORDER BY ALL""").fetchall()
             for r in rows:
                 scope = dict(zip(dims, r[: len(dims)]))
                 cands.append(Candidate(scope, float(r[-1]), {"first": r[-2], "spent": r[-1]}, rank))
         if not cands:
             return []
-        cells = Cells(store.conn, daily_rel(store, now, win_lo), "TRUE", "FALSE")
+        cells = Cells(store.conn, rel, "TRUE", "FALSE")
         out = []
         for c in cells.fold(cands):
             first, spent = c.data["first"], c.data["spent"]

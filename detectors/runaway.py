@@ -44,90 +44,119 @@ class Runaway:
         min_ratio: Ratio = Ratio("4")
         baseline_weeks: int = 4
         recent_days: int = 7
-        lookback_hours: int = 24
+        lookback_hours: int = 72       # how far back an ongoing run may date its onset
         min_history_days: int = 7
 
         def __post_init__(self) -> None:
             check_levels(self.levels)
 
+    def horizon(self, o: "Runaway.Options") -> timedelta:
+        return timedelta(days=max(7 * o.baseline_weeks, o.recent_days + 1) + o.lookback_hours // 24 + 2)
+
+    # ------------------------------------------------------------------------------------------ running
     def run(self, store: Any, config: Any, options: "Runaway.Options", now: datetime) -> list[Finding]:
-        o = options
-        last = floor_to(now, HOUR) - HOUR          # last complete hour
-        ev_lo = last - (o.lookback_hours - 1) * HOUR
-        lo = min(ev_lo - timedelta(weeks=o.baseline_weeks), ev_lo - timedelta(days=o.recent_days))
-        rel = f"(SELECT * FROM {spend_rel(store, now)} WHERE {FINE} AND cost_usd IS NOT NULL AND ts >= {ts_lit(lo)})"
-        cands: list[Candidate] = []
-        for rank, level in enumerate(o.levels):
-            for scope, *vals in self._level(store.conn, rel, level_dims(level), last, ev_lo, lo, o):
-                cands.append(Candidate(scope, float(vals[0] - vals[1]), dict(zip(("obs", "exp", "thr", "run", "total"), vals)), rank))
-        if not cands:
+        last = floor_to(now, HOUR) - HOUR          # the last complete hour
+        return self._build(store, options, now, self._judged(store, options, now, last, last))
+
+    def fire_times(self, store: Any, config: Any, options: "Runaway.Options", times: list[datetime]) -> list[datetime]:
+        """For backtests: the steps at which a run could fire, i.e. whose last complete hour is elevated.
+        One query judges every hour of the replay (the same SQL `run` uses for one hour)."""
+        if not times:
             return []
+        lasts = {floor_to(t, HOUR) - HOUR: t for t in sorted(times, reverse=True)}
+        rows = self._judged(store, options, max(times), min(lasts), max(lasts))
+        hot = {r[1] for r in rows}
+        return sorted(t for last, t in lasts.items() if last in hot)
+
+    def _judged(self, store: Any, o: "Runaway.Options", now: datetime, h_lo: datetime, h_hi: datetime) -> list[list[Any]]:
+        lo = h_lo - timedelta(hours=o.lookback_hours) - max(timedelta(weeks=o.baseline_weeks),
+                                                             timedelta(days=o.recent_days + 1))
+        rel = (f"(SELECT * FROM {spend_rel(store, now)} WHERE {FINE} AND cost_usd IS NOT NULL "
+               f"AND ts >= {ts_lit(lo)} AND ts < {ts_lit(h_hi + HOUR)})")
         out = []
-        for c in cands:
-            c.data["onset"] = last - (c.data["run"] - 1) * HOUR
+        for rank, level in enumerate(o.levels):
+            dims = level_dims(level)
+            for r in store.conn.execute(self._sql(rel, dims, lo, h_lo, h_hi, o)).fetchall():
+                out.append([dict(zip(dims, r[: len(dims)])), *r[len(dims):], rank, rel])
+        return out
+
+    def _build(self, store: Any, o: "Runaway.Options", now: datetime, rows: list[list[Any]]) -> list[Finding]:
+        if not rows:
+            return []
+        cands = [Candidate(scope, float(v - ref), {"obs": v, "exp": ref, "thr": thr, "onset": onset, "total": total,
+                                                   "last": hr}, rank)
+                 for scope, hr, v, ref, thr, onset, total, rank, _ in rows]
+        rel = rows[0][-1]
+        last = cands[0].data["last"]
+        end = last + HOUR
         # Drivers: the run's hours against the same hours in previous weeks. Candidates with different
         # onsets share one cells table over the longest run, which is what the folding compares.
         onset = min(c.data["onset"] for c in cands)
-        end = last + HOUR
         base = " OR ".join(f"(ts >= {ts_lit(onset - timedelta(weeks=k))} AND ts < {ts_lit(end - timedelta(weeks=k))})"
                            for k in range(1, o.baseline_weeks + 1))
         cells = Cells(store.conn, rel, f"ts >= {ts_lit(onset)} AND ts < {ts_lit(end)}", base, 1, o.baseline_weeks)
+        out = []
         for c in cells.fold(cands):
             d = c.data
             drivers = cells.drivers(c.scope)
+            hours = int((end - d["onset"]) / HOUR)
             when = f"{WEEKDAYS[last.weekday()][:3]} {last:%H}:00"
             msg = (f"Runaway spend: {describe(c.scope)} was {money(d['obs'])} in the hour from {last:%Y-%m-%d %H}:00 UTC, "
                    f"{ratio(d['obs'], d['exp'])} the usual {money(d['exp'])} for {when}; {money(d['total'])} in "
-                   f"{d['run']} h since {d['onset']:%H}:00 UTC{driver_clause(drivers)}")
+                   f"{hours} h since {d['onset']:%H}:00 UTC{driver_clause(drivers)}")
             out.append(Finding("runaway", "critical", c.scope, d["onset"], end, msg, observed=d["obs"],
                                expected=d["exp"], threshold=d["thr"], drivers=drivers,
                                identity_period=d["onset"].isoformat()))
         return out
 
-    def _level(self, conn: Any, rel: str, dims: list[str], last: datetime, ev_lo: datetime, lo: datetime,
-               o: "Runaway.Options") -> list[list[Any]]:
+    def _sql(self, rel: str, dims: list[str], lo: datetime, h_lo: datetime, h_hi: datetime, o: "Runaway.Options") -> str:
+        """Every elevated hour in [h_lo, h_hi] with its reference, threshold, run onset and run total.
+
+        Each hour is judged against data before it only (same hour of week in earlier weeks; the
+        `recent_days` ending a day before it), so judging one hour (`run`) and judging a whole replay at
+        once (`fire_times`) agree.
+        """
         L = ", ".join(dims)
         nn = " AND ".join(f"{d} IS NOT NULL" for d in dims)
-        LAST, EV = ts_lit(last), ts_lit(ev_lo)
-        how = "((isodow(hr) - 1) * 24 + hour(hr))"
-        sql = f"""
+        part = f"PARTITION BY {L}"
+        look = o.lookback_hours
+        return f"""
         WITH h AS (
-            SELECT {L}, date_trunc('hour', ts) AS hr, sum(cost_usd) AS v FROM {rel}
-            WHERE {nn} AND ts < {ts_lit(last + HOUR)} GROUP BY ALL
+            SELECT {L}, date_trunc('hour', ts) AS hr, sum(cost_usd) AS v FROM {rel} WHERE {nn} GROUP BY ALL
         ),
-        cand AS (SELECT {L} FROM h WHERE hr = {LAST} AND v >= {o.min_usd_per_hour}),
-        s AS (SELECT {L}, min(hr) AS first_hr FROM h SEMI JOIN cand USING ({L}) GROUP BY ALL
-              HAVING min(hr) <= {ts_lit(ev_lo - timedelta(days=o.min_history_days))}),
+        s AS (SELECT {L}, min(hr) AS first_hr FROM h GROUP BY ALL
+              HAVING max(v) FILTER (WHERE hr >= {ts_lit(h_lo)}) >= {o.min_usd_per_hour}),
         g AS (
-            SELECT s.*, c.hr, {how} AS how, coalesce(h.v, 0) AS v
-            FROM s CROSS JOIN (SELECT unnest(generate_series({ts_lit(lo)}, {LAST}, INTERVAL 1 HOUR)) AS hr) c
+            SELECT s.*, c.hr, (isodow(c.hr) - 1) * 24 + hour(c.hr) AS how, coalesce(h.v, 0) AS v
+            FROM s CROSS JOIN (SELECT unnest(generate_series({ts_lit(lo)}, {ts_lit(h_hi)}, INTERVAL 1 HOUR)) AS hr) c
             LEFT JOIN h USING ({L}, hr)
             WHERE c.hr >= s.first_hr
         ),
-        base AS (SELECT {L}, how, median(v) AS med FROM g WHERE hr < {EV} AND hr >= {ts_lit(ev_lo - timedelta(weeks=o.baseline_weeks))} GROUP BY ALL),
-        recent AS (SELECT {L}, quantile_cont(v, 0.9) AS q90 FROM g
-                   WHERE hr < {EV} AND hr >= {ts_lit(ev_lo - timedelta(days=o.recent_days))} GROUP BY ALL),
-        ev AS (
-            SELECT g.{', g.'.join(dims)}, g.hr, g.v,
-                   greatest(coalesce(b.med, 0), coalesce(r.q90, 0)) AS ref
-            FROM g LEFT JOIN base b USING ({L}, how) LEFT JOIN recent r USING ({L})
-            WHERE g.hr >= {EV}
+        w AS (
+            SELECT *,
+                   median(v) OVER (PARTITION BY {L}, how ORDER BY hr ROWS BETWEEN {o.baseline_weeks} PRECEDING AND 1 PRECEDING) AS base,
+                   quantile_cont(v, 0.9) OVER ({part} ORDER BY hr RANGE BETWEEN INTERVAL {24 * (o.recent_days + 1)} HOUR PRECEDING
+                                                                      AND INTERVAL 24 HOUR PRECEDING) AS q90
+            FROM g
         ),
-        ev2 AS (
-            SELECT *, greatest(CAST({o.min_usd_per_hour} AS DECIMAL(38, 10)), ref * {o.min_ratio}) AS thr FROM ev
+        f AS (
+            SELECT *, greatest(coalesce(base, 0), coalesce(q90, 0)) AS ref FROM w
+            WHERE hr >= {ts_lit(h_lo - timedelta(hours=look))}
         ),
-        runs AS (
-            SELECT {L}, CAST(coalesce(min(epoch({LAST} - hr)) FILTER (WHERE v < thr), {o.lookback_hours} * 3600) / 3600 AS INTEGER) AS run
-            FROM ev2 GROUP BY ALL
+        up AS (
+            SELECT *, greatest(CAST({o.min_usd_per_hour} AS DECIMAL(38, 10)), ref * {o.min_ratio}) AS thr FROM f
+        ),
+        isl AS (
+            SELECT *, hr - to_hours(CAST(row_number() OVER ({part} ORDER BY hr) AS BIGINT)) AS grp FROM up
+            WHERE v >= thr AND first_hr <= hr - INTERVAL {o.min_history_days} DAY
+        ),
+        r AS (
+            SELECT *, min(hr) OVER ({part}, grp) AS island_start,
+                   sum(v) OVER ({part}, grp ORDER BY hr ROWS BETWEEN {look - 1} PRECEDING AND CURRENT ROW) AS total
+            FROM isl
         )
-        SELECT {', '.join('e.' + x for x in dims)}, e.v, e.ref, CAST(e.thr AS DECIMAL(38, 2)), r.run,
-               (SELECT CAST(sum(x.v) AS DECIMAL(38, 10)) FROM ev2 x
-                 WHERE {' AND '.join(f'x.{d} = e.{d}' for d in dims)} AND x.hr > {LAST} - to_hours(r.run)) AS total
-        FROM ev2 e JOIN runs r USING ({L})
-        WHERE e.hr = {LAST} AND r.run >= 1
+        SELECT {L}, hr, v, CAST(ref AS DECIMAL(38, 10)), CAST(thr AS DECIMAL(38, 2)),
+               greatest(island_start, hr - INTERVAL {look - 1} HOUR) AS onset, CAST(total AS DECIMAL(38, 10))
+        FROM r WHERE hr BETWEEN {ts_lit(h_lo)} AND {ts_lit(h_hi)}
         ORDER BY ALL
         """
-        out = []
-        for r in conn.execute(sql).fetchall():
-            out.append([dict(zip(dims, r[: len(dims)])), *r[len(dims):]])
-        return out

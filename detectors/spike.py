@@ -28,7 +28,7 @@ from spendwatch.timeutil import UTC
 
 from . import DETECTORS
 from ._cells import Candidate, Cells
-from ._data import DIMS, add_days, daily_rel, date_lit, level_dims, today
+from ._data import DIMS, add_days, daily_rel, date_lit, first_rel, level_dims, today
 from ._text import WEEKDAYS, day_words, describe, driver_clause, money, ratio
 
 DEFAULT_LEVELS = ["provider", "provider,model", "project_id", "api_key_id", "team"]
@@ -72,6 +72,9 @@ class Spike:
             if self.baseline_weeks < 2:
                 raise ValueError("baseline_weeks: need at least 2 weeks")
 
+    def horizon(self, o: "Spike.Options") -> timedelta:
+        return timedelta(days=max(7 * o.baseline_weeks, 31 * o.recurring_months) + 4)
+
     def run(self, store: Any, config: Any, options: "Spike.Options", now: datetime) -> list[Finding]:
         o = options
         day = add_days(today(now), -1)
@@ -80,7 +83,7 @@ class Spike:
         rel = daily_rel(store, now, since)
         cands: list[Candidate] = []
         for rank, level in enumerate(o.levels):
-            for row in self._level(store.conn, rel, daily_rel(store, now), level_dims(level), day, recur, o):
+            for row in self._level(store.conn, rel, first_rel(store, now), level_dims(level), day, recur, o):
                 scope, obs, exp, thr = row
                 cands.append(Candidate(scope, float(obs - exp), {"obs": obs, "exp": exp, "thr": thr}, rank))
         if not cands:
@@ -113,7 +116,7 @@ class Spike:
         ),
         cand AS (SELECT {L} FROM d WHERE day = {D} AND v >= {floor}),
         s AS (  -- first day ever (cold start), over all history but only for candidate series
-            SELECT {L}, min(day) AS first_day FROM {full_rel} f SEMI JOIN cand USING ({L}) WHERE {nn} GROUP BY ALL
+            SELECT {L}, min(first_day) AS first_day FROM {full_rel} f SEMI JOIN cand USING ({L}) WHERE {nn} GROUP BY ALL
         ),
         grid AS (
             SELECT s.*, g.day, coalesce(d.v, 0) AS v, isodow(g.day) AS dow

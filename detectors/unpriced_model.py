@@ -16,7 +16,7 @@ from typing import Any
 from spendwatch.findings import Finding
 
 from . import DETECTORS
-from ._data import ts_lit
+from ._data import steps_seeing, ts_lit
 from ._text import mask_key, provider_name
 
 TOKENS = "coalesce(input_tokens, 0) + coalesce(output_tokens, 0)"
@@ -29,6 +29,14 @@ class UnpricedModel:
     @dataclass(frozen=True)
     class Options:
         window: timedelta = timedelta(days=7)
+
+    def fire_times(self, store: Any, config: Any, options: "UnpricedModel.Options", times: list[datetime]) -> list[datetime]:
+        """For backtests: only steps at which new unpriced rows become visible can bring a new finding."""
+        vis = [r[0] for r in store.conn.execute(
+            f"""SELECT DISTINCT greatest(period_end, ts + INTERVAL 1 MICROSECOND) FROM records
+                WHERE record_type = 'usage' AND cost_usd IS NULL AND {TOKENS} > 0
+                  AND ts < {ts_lit(max(times))} AND ts >= {ts_lit(min(times) - options.window)}""").fetchall()]
+        return steps_seeing(times, vis)
 
     def run(self, store: Any, config: Any, options: "UnpricedModel.Options", now: datetime) -> list[Finding]:
         lo, hi = now - options.window, now

@@ -29,13 +29,19 @@ def enabled_detectors(config: Config) -> list[tuple[str, Any, Any]]:
     return out
 
 
+def _horizon(dets: list[tuple[str, Any, Any]]) -> timedelta:
+    """How far back the snapshot must reach: the most any enabled detector looks back."""
+    return max([timedelta(days=1)] + [cls().horizon(opts) for _, cls, opts in dets if hasattr(cls, "horizon")])
+
+
 def run_detectors(store: Any, config: Config, now: datetime) -> list[Finding]:
     """Every enabled detector as of `now`, over one snapshot of what is visible at `now`."""
     from detectors._data import snapshot
 
     findings: list[Finding] = []
-    with snapshot(store, now):
-        for name, cls, opts in enabled_detectors(config):
+    dets = enabled_detectors(config)
+    with snapshot(store, now, horizon=_horizon(dets)):
+        for name, cls, opts in dets:
             findings.extend(cls().run(store, config, opts, now))
     return sorted(findings, key=lambda f: (f.detector, f.key, f.step))
 
@@ -44,35 +50,47 @@ def backtest(store: Any, config: Any, since: datetime, until: datetime, step: ti
     """Replay every detector as of each step's end; a finding is printed when it first fires or escalates.
 
     No peeking: each step sees only rows visible at its time (ts < at, period ended by at; see
-    detectors/_data.py). The view is materialised once for the whole replay. A detector whose output
-    depends only on the UTC day (`resolution = "day"`) is evaluated once per day, not once per step: the
-    same day gives the same findings, so the printed result is unchanged. Detectors that read only the
-    present state (`resolution = "state"`, e.g. stale_data: sync_state keeps no history) are skipped.
+    detectors/_data.py). The view is materialised once for the whole replay. Not every detector needs
+    every step: one whose output depends only on the UTC day (`resolution = "day"`) runs at the first
+    step of each day; one that can say in bulk at which steps it could fire (`fire_times`, e.g. runaway
+    judges every hour of the replay in one query) runs only there; `run` at those steps produces the
+    findings, so the printed result is what stepping through every hour would print. Detectors that read
+    only the present state (`resolution = "state"`, e.g. stale_data: sync_state keeps no history) are
+    skipped.
     """
     from detectors._data import snapshot, today
 
     dets = enabled_detectors(config)
+    times = []
+    at = since + step
+    while at <= until:
+        times.append(at)
+        at += step
+    found: list[tuple[datetime, Finding]] = []
+    with snapshot(store, until, since, horizon=_horizon(dets)):
+        for name, cls, opts in dets:
+            det = cls()
+            res = getattr(cls, "resolution", "hour")
+            if res == "state":
+                continue
+            if hasattr(det, "fire_times"):
+                chosen = det.fire_times(store, config, opts, times)
+            elif res == "day":
+                chosen, seen_days = [], set()
+                for t in times:
+                    if today(t) not in seen_days:
+                        seen_days.add(today(t))
+                        chosen.append(t)
+            else:
+                chosen = times
+            for t in chosen:
+                found.extend((t, f) for f in det.run(store, config, opts, t))
     seen: dict[str, int] = {}
     out: list[tuple[datetime, Finding]] = []
-    last: dict[str, Any] = {}
-    with snapshot(store, until):
-        at = since + step
-        while at <= until:
-            found: list[Finding] = []
-            for name, cls, opts in dets:
-                res = getattr(cls, "resolution", "hour")
-                if res == "state":
-                    continue
-                marker = today(at) if res == "day" else at
-                if last.get(name) == marker:
-                    continue
-                last[name] = marker
-                found.extend(cls().run(store, config, opts, at))
-            for f in sorted(found, key=lambda f: (f.detector, f.key, f.step)):
-                if seen.get(f.key, -1) < f.step:
-                    seen[f.key] = f.step
-                    out.append((at, f))
-            at += step
+    for t, f in sorted(found, key=lambda x: (x[0], x[1].detector, x[1].key, x[1].step)):
+        if seen.get(f.key, -1) < f.step:
+            seen[f.key] = f.step
+            out.append((t, f))
     return out
 
 

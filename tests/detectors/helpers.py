@@ -68,19 +68,44 @@ def config(text: str = "", store_path: str = "unused.duckdb") -> Any:
     return parse_config(f'[store]\npath = "{store_path}"\n' + text, "test.toml")
 
 
-def run(name: str, path: Path, now: datetime, cfg: Optional[Any] = None, **opts: Any) -> list[Any]:
-    """Run detector `name` alone as of `now` on the store at `path` (read-only, as `detect` does)."""
+def run(name: str, path: Path, now: datetime, cfg: Optional[Any] = None, live: bool = False, **opts: Any) -> list[Any]:
+    """Run detector `name` alone as of `now` on the store at `path` (read-only, as `detect` does), over a
+    snapshot like `detect` (or straight on the live views with live=True)."""
     from detectors import DETECTORS
+    from detectors._data import snapshot
 
     cls = DETECTORS.get(name)
     cfg = cfg or config()
     dc = cfg.detectors.get(name)
     options = dc.options if dc else cls.Options(**opts)
     with Store.open(str(path), read_only=True, allocation=cfg.allocation) as store:
-        return sorted(cls().run(store, cfg, options, now), key=lambda f: (f.key, f.step))
+        if live:
+            return sorted(cls().run(store, cfg, options, now), key=lambda f: (f.key, f.step))
+        with snapshot(store, now):
+            return sorted(cls().run(store, cfg, options, now), key=lambda f: (f.key, f.step))
 
 
 @contextlib.contextmanager
 def opened(path: Path, cfg: Any = None) -> Iterator[Store]:
     with Store.open(str(path), allocation=(cfg.allocation if cfg else ())) as s:
         yield s
+
+
+ALL = ("budget", "level_shift", "low_balance", "new_spender", "reconciliation", "runaway", "spike", "stale_data",
+       "unpriced_model")
+
+
+def only(name: str, extra: str = "") -> Any:
+    """A config with every detector but `name` disabled (plus `extra` TOML)."""
+    text = "".join(f"[detectors.{d}]\nenabled = false\n" for d in ALL if d != name)
+    return config(extra + "\n" + text)
+
+
+def replay(name: str, path: Path, since: datetime, until: datetime, step: timedelta = timedelta(days=1),
+           extra: str = "") -> list[tuple[datetime, Any]]:
+    """`backtest` of one detector: what would have fired, step by step."""
+    from spendwatch.detect import backtest
+
+    cfg = only(name, extra)
+    with Store.open(str(path), read_only=True, allocation=cfg.allocation) as store:
+        return backtest(store, cfg, since, until, step)
