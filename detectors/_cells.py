@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 DRIVER_DIMS = ("api_key_id", "model", "project_id", "team", "provider", "user_id")
 CELL_DIMS = ("provider", "model", "project_id", "api_key_id", "team", "user_id")
-Q = Decimal("0.0000000001")
+Q2 = Decimal("0.01")
 
 
 @dataclass
@@ -32,66 +32,65 @@ class Candidate:
 
 
 class Cells:
-    """Observed/expected money per cell, for one observation period."""
+    """Observed/expected money per cell, for one observation period (kept in a temp table for drivers)."""
 
     def __init__(self, conn: Any, rel: str, obs_cond: str, base_cond: str, obs_div: int = 1, base_div: int = 1,
                  dims: Sequence[str] = CELL_DIMS) -> None:
         import numpy as np
-        import pandas as pd
 
         cols = ", ".join(dims)
-        rows = conn.execute(
-            f"""SELECT {cols},
-                       CAST(coalesce(sum(cost_usd) FILTER (WHERE {obs_cond}), 0) AS DECIMAL(38, 10)) AS obs,
-                       CAST(coalesce(sum(cost_usd) FILTER (WHERE {base_cond}), 0) AS DECIMAL(38, 10)) AS base
-                FROM {rel} WHERE ({obs_cond}) OR ({base_cond})
-                GROUP BY ALL ORDER BY ALL""").fetchall()
+        self.conn = conn
         self.dims = tuple(dims)
-        self.df = pd.DataFrame(rows, columns=[*dims, "obs", "base"])
-        od, bd = Decimal(obs_div), Decimal(base_div)
-        self.df["obs"] = [(v / od).quantize(Q) for v in self.df["obs"]]
-        self.df["exp"] = [(v / bd).quantize(Q) for v in self.df["base"]]
-        self.change = np.array([float(o - e) for o, e in zip(self.df["obs"], self.df["exp"])], dtype=float)
+        conn.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _sw_cells AS
+                SELECT {cols},
+                       CAST(coalesce(sum(cost_usd) FILTER (WHERE {obs_cond}), 0) / {obs_div} AS DECIMAL(38, 10)) AS obs,
+                       CAST(coalesce(sum(cost_usd) FILTER (WHERE {base_cond}), 0) / {base_div} AS DECIMAL(38, 10)) AS exp
+                FROM {rel} WHERE ({obs_cond}) OR ({base_cond})
+                GROUP BY ALL""")
+        got = conn.execute(f"SELECT {cols}, CAST(obs - exp AS DOUBLE) AS change FROM _sw_cells").fetchnumpy()
+        self.cols = {d: np.asarray(got[d], dtype=object) for d in dims}
+        self.n = len(got["change"])
+        self.change = np.asarray(got["change"], dtype=float)
         self.pos = np.maximum(self.change, 0.0)
 
     def mask(self, scope: dict[str, Any]) -> Any:
         import numpy as np
 
-        m = np.ones(len(self.df), dtype=bool)
+        m = np.ones(self.n, dtype=bool)
         for k, v in scope.items():
-            if k in self.df.columns:
-                m &= (self.df[k] == v).to_numpy()
+            if k in self.cols:
+                m &= self.cols[k] == v
         return m
 
     def drivers(self, scope: dict[str, Any], top: int = 5) -> list[dict[str, Any]]:
         """Contributors to the scope's change, ranked by dollar share (only rising ones are named)."""
-        sub = self.df[self.mask(scope)]
-        if sub.empty:
+        from ._data import str_lit
+
+        where = " AND ".join(f"{k} = {str_lit(str(v))}" for k, v in sorted(scope.items()) if k in self.cols) or "TRUE"
+        dims = [d for d in DRIVER_DIMS if d in self.cols and d not in scope]
+        if not dims:
             return []
-        total = sum(sub["obs"], Decimal(0)) - sum(sub["exp"], Decimal(0))
-        if total <= 0:
-            return []
+        sets = ", ".join(f"({d})" for d in dims)
+        which = "CASE " + " ".join(f"WHEN grouping({d}) = 0 THEN '{d}'" for d in dims) + " END"
+        value = "coalesce(" + ", ".join(dims) + ")"
+        rows = self.conn.execute(
+            f"""WITH s AS (SELECT * FROM _sw_cells WHERE {where}),
+                     t AS (SELECT sum(obs) - sum(exp) AS total FROM s),
+                     g AS (SELECT {which} AS dim, {value} AS value, sum(obs) AS obs, sum(exp) AS exp
+                           FROM s GROUP BY GROUPING SETS ({sets})),
+                     n AS (SELECT dim, count(*) FILTER (WHERE value IS NOT NULL) AS distinct_ FROM g GROUP BY dim)
+                SELECT g.dim, g.value, g.obs, g.exp, g.obs - g.exp AS change, t.total, n.distinct_
+                FROM g, t, n WHERE n.dim = g.dim AND g.value IS NOT NULL AND g.obs > g.exp AND t.total > 0""").fetchall()
+        rank = {d: i for i, d in enumerate(DRIVER_DIMS)}
         out = []
-        for rank, dim in enumerate(DRIVER_DIMS):
-            if dim in scope or dim not in sub.columns:
-                continue
-            g = sub[sub[dim].notna()]
-            if g.empty:
-                continue
-            agg = g.groupby(dim, sort=True).agg(obs=("obs", lambda s: sum(s, Decimal(0))),
-                                                 exp=("exp", lambda s: sum(s, Decimal(0))))
-            distinct = len(agg)
-            for value, r in agg.iterrows():
-                change = r["obs"] - r["exp"]
-                if change <= 0:
-                    continue
-                out.append({"dimension": dim, "value": _show(dim, value), "observed": r["obs"].quantize(Decimal("0.01")),
-                            "expected": r["exp"].quantize(Decimal("0.01")), "change": change.quantize(Decimal("0.01")),
-                            "share": (change / total).quantize(Decimal("0.01")), "_rank": rank, "_distinct": distinct,
-                            "_raw": value})
-        # Dimensions with one value say nothing about cause ("100% from provider openai"): rank them last.
-        out.sort(key=lambda d: (d["_distinct"] < 2, -d["share"], d["_rank"], str(d["_raw"])))
-        return [{k: v for k, v in d.items() if not k.startswith("_")} for d in out[:top]]
+        for dim, value, obs, exp, change, total, distinct in rows:  # only rising contributors: a few
+            out.append({"dimension": dim, "value": _show(dim, value), "observed": obs.quantize(Q2),
+                        "expected": exp.quantize(Q2), "change": change.quantize(Q2),
+                        "share": (change / total).quantize(Q2), "_key": (distinct < 2, -(change / total), rank[dim], str(value))})
+        # Dimensions with one value say nothing about cause ("100% from project x"): rank them last.
+        out.sort(key=lambda d: d["_key"])
+        return [{k: v for k, v in d.items() if k != "_key"} for d in out[:top]]
 
     def fold(self, cands: list[Candidate], inside: float = 0.5, carry: float = 0.9) -> list[Candidate]:
         """Greedy de-duplication: the biggest rise first; candidates whose rise lies mostly (≥ `inside`)
@@ -101,9 +100,9 @@ class Cells:
 
         if not cands:
             return []
-        masks = np.array([self.mask(c.scope) for c in cands]) if len(self.df) else np.zeros((len(cands), 0), bool)
-        own = masks @ self.pos if len(self.df) else np.zeros(len(cands))
-        ncells = masks.sum(axis=1) if len(self.df) else np.zeros(len(cands))
+        masks = np.array([self.mask(c.scope) for c in cands]) if self.n else np.zeros((len(cands), 0), bool)
+        own = masks @ self.pos if self.n else np.zeros(len(cands))
+        ncells = masks.sum(axis=1) if self.n else np.zeros(len(cands))
 
         def specific(j: int) -> tuple[int, int, int]:  # fewer cells, then more dimensions, then level order
             return (-int(ncells[j]), len(cands[j].scope), -cands[j].level_rank)
@@ -118,12 +117,12 @@ class Cells:
             for j in order:
                 if j == i or j in done:
                     continue
-                both = float((masks[i] & masks[j]) @ self.pos) if len(self.df) else 0.0
+                both = float((masks[i] & masks[j]) @ self.pos) if self.n else 0.0
                 if own[j] > 0 and both >= inside * own[j]:
                     group.append(j)
             best = i
             for j in group:
-                both = float((masks[i] & masks[j]) @ self.pos) if len(self.df) else 0.0
+                both = float((masks[i] & masks[j]) @ self.pos) if self.n else 0.0
                 if own[i] > 0 and both >= carry * own[i] and specific(j) > specific(best):
                     best = j
             done.update(group)

@@ -153,3 +153,20 @@ def steps_seeing(times: list[datetime], visible_from: list[datetime]) -> list[da
     hit = sorted(set(int(i) for i in idx[idx < len(ts)]))
     ordered = sorted(times)
     return [ordered[i] for i in hit]
+
+
+def keyed(rel: str, levels: list[str], cols: str, aggs: str) -> str:
+    """All levels in one relation: `lv` (index into `levels`), `k` (the list of the level's values),
+    then `cols` and `aggs` grouped by them. Judging every level in one query instead of one per level
+    saves the planning cost that dominates on small data (a backtest runs thousands of passes)."""
+    parts = []
+    for i, level in enumerate(levels):
+        dims = level_dims(level)
+        nn = " AND ".join(f"{d} IS NOT NULL" for d in dims)
+        parts.append(f"SELECT {i} AS lv, [{', '.join(dims)}] AS k{', ' + cols if cols else ''}, {aggs} "
+                     f"FROM {rel} WHERE {nn} GROUP BY ALL")
+    return "(" + " UNION ALL ".join(parts) + ")"
+
+
+def unkey(levels: list[str], lv: int, k: list[Any]) -> dict[str, Any]:
+    return dict(zip(level_dims(levels[lv]), k))

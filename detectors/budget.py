@@ -125,28 +125,31 @@ class Budget:
                 f"WHERE {cond} AND ts >= {ts_lit(start)} AND ts < {ts_lit(end)}").fetchone()[0]
             ths = sorted(set(b.thresholds))
             crossed = [t for t in ths if spent >= t * b.amount]
-            cells: Optional[Cells] = None
-            if crossed or (b.forecast and b.period != "day"):
-                cells = Cells(store.conn, f"(SELECT * FROM {rel} WHERE {cond})",
-                              f"ts >= {ts_lit(start)} AND ts < {ts_lit(end)}", "FALSE")
+            rel_b = f"(SELECT * FROM {rel} WHERE {cond})"
+            span = f"ts >= {ts_lit(start)} AND ts < {ts_lit(end)}"
+
+            def drivers(rel_b: str = rel_b, span: str = span) -> list[dict[str, Any]]:
+                """Built only for a finding that is reported: the period's spend by contributor."""
+                return Cells(store.conn, rel_b, span, "FALSE").drivers({})
+
             scope = {"budget": b.name}
             words = period_words(start, b.period, tz)
             if crossed:
                 top = crossed[-1]
                 sev = "critical" if top >= 1 else "warning" if top >= options.warning_share else "info"
-                drivers = cells.drivers({}) if cells else []
+                drv = drivers()
                 msg = (f"Budget {b.name} for {words}: {money(spent)} spent, {pct(spent / b.amount)} of "
-                       f"{money(b.amount)} (crossed {pct(top)}){driver_clause(drivers)}")
+                       f"{money(b.amount)} (crossed {pct(top)}){driver_clause(drv)}")
                 out.append(Finding("budget", sev, scope, start, end, msg, observed=spent, expected=None,
-                                   threshold=(top * b.amount).quantize(Q2), drivers=drivers, step=len(crossed)))
+                                   threshold=(top * b.amount).quantize(Q2), drivers=drv, step=len(crossed)))
             if b.forecast and b.period != "day" and spent < b.amount:
-                f = self._forecast(store, b, cond, start, end, now, options, spent, words, cells)
+                f = self._forecast(store, b, cond, start, end, now, options, spent, words, drivers)
                 if f:
                     out.append(f)
         return out
 
     def _forecast(self, store: Any, b: Any, cond: str, start: datetime, end: datetime, now: datetime,
-                  o: "Budget.Options", spent: Decimal, words: str, cells: Optional[Cells]) -> Optional[Finding]:
+                  o: "Budget.Options", spent: Decimal, words: str, drivers: Any) -> Optional[Finding]:
         conn = store.conn
         t = today(now)
         lo = t - timedelta(days=7 * o.forecast_weeks + o.max_lag_days + 1)
@@ -184,10 +187,10 @@ class Budget:
         total = max(total, spent).quantize(Decimal("0.0000000001"))
         if total < b.amount:
             return None
-        drivers = cells.drivers({}) if cells else []
+        drv = drivers()
         msg = (f"Budget {b.name} is projected to reach {money(total)} for {words}, {pct(total / b.amount)} of "
                f"{money(b.amount)}; at the usual pace per weekday it runs out on {exhausted.isoformat() if exhausted else '?'} "
-               f"({money(spent)} spent so far){driver_clause(drivers)}")
+               f"({money(spent)} spent so far){driver_clause(drv)}")
         scope = {"budget": b.name, "signal": "forecast"}
         return Finding("budget", "warning", scope, start, end, msg, observed=spent, expected=total,
-                       threshold=b.amount, drivers=drivers)
+                       threshold=b.amount, drivers=drv)

@@ -23,7 +23,7 @@ from spendwatch.timeutil import UTC
 
 from . import DETECTORS
 from ._cells import Candidate, Cells
-from ._data import add_days, daily_rel, date_lit, level_dims, today
+from ._data import add_days, daily_rel, date_lit, keyed, today, unkey
 from ._text import day_words, describe, driver_clause, money, ratio
 from .spike import DEFAULT_LEVELS, check_levels
 
@@ -60,10 +60,10 @@ class LevelShift:
         base_lo = add_days(base_hi, -7 * o.baseline_weeks + 1)
         rel = daily_rel(store, now, base_lo)
         cands: list[Candidate] = []
-        for rank, level in enumerate(o.levels):
-            for scope, run_len, obs, exp in self._level(store.conn, rel, level_dims(level), day, span, base_lo, base_hi, o):
-                onset = add_days(day, -run_len + 1)
-                cands.append(Candidate(scope, float(obs - exp), {"obs": obs, "exp": exp, "onset": onset, "n": run_len}, rank))
+        for lv, k, run_len, obs, exp in self._judge(store.conn, rel, o.levels, day, span, base_lo, base_hi, o):
+            onset = add_days(day, -run_len + 1)
+            cands.append(Candidate(unkey(o.levels, lv, k), float(obs - exp),
+                                   {"obs": obs.quantize(Q), "exp": exp.quantize(Q), "onset": onset, "n": run_len}, lv))
         if not cands:
             return []
         recent = add_days(day, -o.min_days + 1)
@@ -86,41 +86,41 @@ class LevelShift:
                                identity_period=onset.isoformat()))
         return out
 
-    def _level(self, conn: Any, rel: str, dims: list[str], day: date, span: int, base_lo: date, base_hi: date,
-               o: "LevelShift.Options") -> list[tuple[dict[str, Any], int, Decimal, Decimal]]:
-        L = ", ".join(dims)
-        nn = " AND ".join(f"{d} IS NOT NULL" for d in dims)
+    def _judge(self, conn: Any, rel: str, levels: list[str], day: date, span: int, base_lo: date, base_hi: date,
+               o: "LevelShift.Options") -> list[tuple[int, list[str], int, Decimal, Decimal]]:
+        """Every level in one query: rows (level index, values, run length, observed/day, expected/day)."""
+        L = "lv, k"
         D, ev_lo = date_lit(day), date_lit(add_days(day, -span + 1))
         floor, mr = o.min_increase_usd, o.min_ratio
         sql = f"""
-        WITH d AS (SELECT {L}, day, CAST(sum(cost_usd) AS DECIMAL(38, 10)) AS v FROM {rel} WHERE {nn} GROUP BY ALL),
+        WITH d AS MATERIALIZED ({keyed(rel, levels, "day", "CAST(sum(cost_usd) AS DECIMAL(38, 10)) AS v")}),
         s AS (  -- series alive before the baseline starts and spending enough lately to matter
             SELECT {L} FROM d GROUP BY ALL
             HAVING min(day) <= {date_lit(base_lo)}
                AND sum(v) FILTER (WHERE day >= {date_lit(add_days(day, -o.min_days + 1))}) >= {floor} * {o.min_days}
         ),
-        g AS (
+        g AS MATERIALIZED (
             SELECT s.*, c.day, isodow(c.day) AS dow, coalesce(d.v, 0) AS v
             FROM s CROSS JOIN (SELECT CAST(unnest(generate_series(CAST({date_lit(base_lo)} AS TIMESTAMP),
                                     CAST({D} AS TIMESTAMP), INTERVAL 1 DAY)) AS DATE) AS day) c
             LEFT JOIN d USING ({L}, day)
         ),
         base AS (SELECT {L}, dow, median(v) AS med FROM g WHERE day <= {date_lit(base_hi)} GROUP BY ALL),
-        ev AS (
-            SELECT g.{', g.'.join(dims)}, g.day, g.v, b.med,
+        ev AS MATERIALIZED (
+            SELECT g.lv, g.k, g.day, g.v, b.med,
                    (CASE WHEN b.med > 0 THEN g.v >= b.med * {mr} ELSE g.v >= {floor} END) AS up
             FROM g JOIN base b USING ({L}, dow) WHERE g.day >= {ev_lo}
         ),
         runs AS (
-            SELECT {L}, CAST(coalesce(min({D} - day) FILTER (WHERE NOT up), {span}) AS INTEGER) AS run_len FROM ev GROUP BY ALL
+            SELECT {L}, CAST(coalesce(min({D} - day) FILTER (WHERE NOT up), {span}) AS INTEGER) AS run_len
+            FROM ev GROUP BY ALL
         )
-        SELECT {', '.join('r.' + x for x in dims)}, r.run_len,
+        SELECT r.lv, r.k, r.run_len,
                CAST(sum(e.v) / r.run_len AS DECIMAL(38, 10)) AS obs, CAST(sum(e.med) / r.run_len AS DECIMAL(38, 10)) AS exp
         FROM runs r JOIN ev e USING ({L})
         WHERE r.run_len >= {o.min_days} AND r.run_len < {span} AND e.day > {D} - r.run_len
-        GROUP BY {', '.join('r.' + x for x in dims)}, r.run_len
+        GROUP BY r.lv, r.k, r.run_len
         HAVING sum(e.v - e.med) / r.run_len >= {floor}
-        ORDER BY ALL
+        ORDER BY r.lv, r.k
         """
-        return [(dict(zip(dims, r[: len(dims)])), r[-3], r[-2].quantize(Q), r[-1].quantize(Q))
-                for r in conn.execute(sql).fetchall()]
+        return [tuple(r) for r in conn.execute(sql).fetchall()]  # type: ignore[misc]

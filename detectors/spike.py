@@ -28,7 +28,7 @@ from spendwatch.timeutil import UTC
 
 from . import DETECTORS
 from ._cells import Candidate, Cells
-from ._data import DIMS, add_days, daily_rel, date_lit, first_rel, level_dims, today
+from ._data import DIMS, add_days, daily_rel, date_lit, first_rel, keyed, level_dims, today, unkey
 from ._text import WEEKDAYS, day_words, describe, driver_clause, money, ratio
 
 DEFAULT_LEVELS = ["provider", "provider,model", "project_id", "api_key_id", "team"]
@@ -82,10 +82,8 @@ class Spike:
         since = min([add_days(day, -7 * o.baseline_weeks)] + recur)
         rel = daily_rel(store, now, since)
         cands: list[Candidate] = []
-        for rank, level in enumerate(o.levels):
-            for row in self._level(store.conn, rel, first_rel(store, now), level_dims(level), day, recur, o):
-                scope, obs, exp, thr = row
-                cands.append(Candidate(scope, float(obs - exp), {"obs": obs, "exp": exp, "thr": thr}, rank))
+        for lv, k, obs, exp, thr in self._judge(store.conn, rel, first_rel(store, now), o.levels, day, recur, o):
+            cands.append(Candidate(unkey(o.levels, lv, k), float(obs - exp), {"obs": obs, "exp": exp, "thr": thr}, lv))
         if not cands:
             return []
         weeks = [add_days(day, -7 * k) for k in range(1, o.baseline_weeks + 1)]
@@ -103,22 +101,20 @@ class Spike:
                                expected=exp, threshold=c.data["thr"], drivers=drivers))
         return out
 
-    def _level(self, conn: Any, rel: str, full_rel: str, dims: list[str], day: date, recur: list[date],
-               o: "Spike.Options") -> list[tuple[dict[str, Any], Decimal, Decimal, Decimal]]:
-        L = ", ".join(dims)
-        nn = " AND ".join(f"{d} IS NOT NULL" for d in dims)
+    def _judge(self, conn: Any, rel: str, firsts: str, levels: list[str], day: date, recur: list[date],
+               o: "Spike.Options") -> list[tuple[int, list[str], Decimal, Decimal, Decimal]]:
+        """Every level in one query: rows (level index, level values, observed, expected, threshold)."""
+        L = "lv, k"
         D = date_lit(day)
         hist_lo = date_lit(add_days(day, -7 * o.baseline_weeks))
         floor, mr = o.min_increase_usd, o.min_ratio
         sql = f"""
-        WITH d AS (
-            SELECT {L}, day, CAST(sum(cost_usd) AS DECIMAL(38, 10)) AS v FROM {rel} WHERE {nn} GROUP BY ALL
-        ),
+        WITH d AS MATERIALIZED ({keyed(rel, levels, "day", "CAST(sum(cost_usd) AS DECIMAL(38, 10)) AS v")}),
         cand AS (SELECT {L} FROM d WHERE day = {D} AND v >= {floor}),
         s AS (  -- first day ever (cold start), over all history but only for candidate series
-            SELECT {L}, min(first_day) AS first_day FROM {full_rel} f SEMI JOIN cand USING ({L}) WHERE {nn} GROUP BY ALL
+            SELECT {L}, first_day FROM {keyed(firsts, levels, "", "min(first_day) AS first_day")} f SEMI JOIN cand USING ({L})
         ),
-        grid AS (
+        grid AS MATERIALIZED (
             SELECT s.*, g.day, coalesce(d.v, 0) AS v, isodow(g.day) AS dow
             FROM s CROSS JOIN (SELECT CAST(unnest(generate_series(CAST({date_lit(min([add_days(day, -7 * o.baseline_weeks)] + recur))} AS TIMESTAMP),
                                                                     CAST({D} AS TIMESTAMP), INTERVAL 1 DAY)) AS DATE) AS day) g
@@ -126,7 +122,7 @@ class Spike:
             WHERE g.day >= s.first_day
         ),
         hist AS (SELECT * FROM grid WHERE day < {D} AND day >= {hist_lo}),
-        dowmed AS (SELECT {L}, dow, median(v) AS med FROM hist GROUP BY ALL),
+        dowmed AS MATERIALIZED (SELECT {L}, dow, median(v) AS med FROM hist GROUP BY ALL),
         spread AS (
             SELECT {L}, mad(h.v - m.med) AS mad_r, quantile_cont(h.v, 0.5) AS q50, quantile_cont(h.v, 0.9) AS q90
             FROM hist h JOIN dowmed m USING ({L}, dow) GROUP BY ALL
@@ -148,7 +144,7 @@ class Spike:
             LEFT JOIN prev p USING ({L}) LEFT JOIN rec r USING ({L})
             WHERE g.day = {D}
         )
-        SELECT {L}, v, exp,
+        SELECT lv, k, v, exp,
                CAST(greatest(exp + {floor}, exp * {mr}, exp + CAST({o.z_threshold} * scale AS DECIMAL(38, 10))) AS DECIMAL(38, 2))
         FROM judged
         WHERE first_day <= {date_lit(add_days(day, -o.min_history_days))}
@@ -156,10 +152,6 @@ class Spike:
           AND CAST(v - exp AS DOUBLE) >= {o.z_threshold} * scale
           AND NOT coalesce(pv - pmed >= {floor} AND pv >= pmed * {mr}, FALSE)
           AND NOT coalesce(rv >= v * {o.recurring_share}, FALSE)
-        ORDER BY ALL
+        ORDER BY lv, k
         """
-        out = []
-        for r in conn.execute(sql).fetchall():
-            scope = dict(zip(dims, r[: len(dims)]))
-            out.append((scope, r[-3], r[-2], r[-1]))
-        return out
+        return [tuple(r) for r in conn.execute(sql).fetchall()]  # type: ignore[misc]
