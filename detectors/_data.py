@@ -46,7 +46,7 @@ def today(now: datetime) -> date:
 
 @contextlib.contextmanager
 def snapshot(store: Any, until: datetime, since: Optional[datetime] = None,
-             horizon: timedelta = timedelta(days=100)) -> Iterator[None]:
+             horizon: timedelta = timedelta(days=100), rules: Optional[list[Any]] = None) -> Iterator[None]:
     """Materialise what is visible at `until` once; nested calls covering `until` reuse the outer one.
 
     Only rows from `horizon` before `since` (default `until`) are copied: detectors look back at most that
@@ -58,23 +58,44 @@ def snapshot(store: Any, until: datetime, since: Optional[datetime] = None,
         yield
         return
     conn = store.conn
-    lo = (since or until) - horizon
+    lo = day_start((since or until) - horizon)
     vis = f"ts < {ts_lit(until)} AND period_end <= {ts_lit(until)}"
     cols = ", ".join(DIMS)
+    source = "spend"
+    if rules is not None:
+        # The spend view's own SQL over whole UTC days only: reconciliation works per (provider, project,
+        # UTC day), so cutting at midnight changes nothing, and the view's full scan is avoided.
+        from spendwatch.views import spend_sql
+
+        source = "(" + spend_sql(rules).replace(
+            "FROM records", f"FROM (SELECT * FROM records WHERE ts >= {ts_lit(lo)} AND ts < {ts_lit(until)})", 1) + ")"
     conn.execute(
         f"""CREATE OR REPLACE TEMP TABLE _sw_spend AS
             SELECT ts, period_end, {cols}, cost_usd, CAST(timezone('UTC', ts) AS DATE) AS day
-            FROM spend WHERE {vis} AND ts >= {ts_lit(lo)}""")
+            FROM {source} WHERE {vis} AND ts >= {ts_lit(lo)}""")
     dd = ", ".join(_DAILY_DIMS)
     # Daily series hold only rows of at most one day; monthly lines are not daily data.
     conn.execute(
         f"""CREATE OR REPLACE TEMP TABLE _sw_daily AS
             SELECT day, {dd}, CAST(sum(cost_usd) AS DECIMAL(38, 10)) AS cost_usd
             FROM _sw_spend WHERE granularity <> 'month' AND cost_usd IS NOT NULL GROUP BY ALL""")
-    conn.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _sw_first AS
-            SELECT {dd}, min(CAST(timezone('UTC', ts) AS DATE)) AS first_day
-            FROM spend WHERE {vis} AND granularity <> 'month' AND cost_usd > 0 GROUP BY ALL""")
+    if rules is None or any("granularity" in r.match for r in rules):
+        conn.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _sw_first AS
+                SELECT {dd}, min(CAST(timezone('UTC', ts) AS DATE)) AS first_day
+                FROM spend WHERE {vis} AND granularity <> 'month' AND cost_usd > 0 GROUP BY ALL""")
+    else:
+        # First-seen days over all history straight from records (a min per cell; the team is a function
+        # of the cell's columns, so allocation applies after grouping): no reconciliation pass needed.
+        from spendwatch.views import team_sql
+
+        raw = ", ".join(d for d in _DAILY_DIMS if d != "team")
+        conn.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _sw_first AS
+                SELECT {raw}, {team_sql(rules)} AS team, min(first_day) AS first_day
+                FROM (SELECT {raw}, min(CAST(timezone('UTC', ts) AS DATE)) AS first_day FROM records
+                      WHERE {vis} AND granularity <> 'month' AND cost_usd > 0 GROUP BY ALL) b
+                GROUP BY ALL""")
     store._sw_until = until
     try:
         yield
@@ -155,14 +176,17 @@ def steps_seeing(times: list[datetime], visible_from: list[datetime]) -> list[da
     return [ordered[i] for i in hit]
 
 
-def keyed(rel: str, levels: list[str], cols: str, aggs: str) -> str:
+def keyed(rel: str, levels: list[str], cols: str, aggs: str, only: str = "") -> str:
     """All levels in one relation: `lv` (index into `levels`), `k` (the list of the level's values),
     then `cols` and `aggs` grouped by them. Judging every level in one query instead of one per level
-    saves the planning cost that dominates on small data (a backtest runs thousands of passes)."""
+    saves the planning cost that dominates on small data (a backtest runs thousands of passes).
+    `only` names a relation of (lv, k) to restrict to before aggregating."""
     parts = []
     for i, level in enumerate(levels):
         dims = level_dims(level)
         nn = " AND ".join(f"{d} IS NOT NULL" for d in dims)
+        if only:  # restrict to the series listed in relation `only` (lv, k) before aggregating
+            nn += f" AND [{', '.join(dims)}] IN (SELECT k FROM {only} WHERE lv = {i})"
         parts.append(f"SELECT {i} AS lv, [{', '.join(dims)}] AS k{', ' + cols if cols else ''}, {aggs} "
                      f"FROM {rel} WHERE {nn} GROUP BY ALL")
     return "(" + " UNION ALL ".join(parts) + ")"

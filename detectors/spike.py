@@ -109,8 +109,11 @@ class Spike:
         hist_lo = date_lit(add_days(day, -7 * o.baseline_weeks))
         floor, mr = o.min_increase_usd, o.min_ratio
         sql = f"""
-        WITH d AS MATERIALIZED ({keyed(rel, levels, "day", "CAST(sum(cost_usd) AS DECIMAL(38, 10)) AS v")}),
-        cand AS (SELECT {L} FROM d WHERE day = {D} AND v >= {floor}),
+        WITH cand AS MATERIALIZED (
+            SELECT {L} FROM {keyed(f"(SELECT * FROM {rel} WHERE day = {D})", levels, "", "sum(cost_usd) AS v")}
+            WHERE v >= {floor}
+        ),
+        d AS MATERIALIZED ({keyed(rel, levels, "day", "CAST(sum(cost_usd) AS DECIMAL(38, 10)) AS v", only="cand")}),
         s AS (  -- first day ever (cold start), over all history but only for candidate series
             SELECT {L}, first_day FROM {keyed(firsts, levels, "", "min(first_day) AS first_day")} f SEMI JOIN cand USING ({L})
         ),

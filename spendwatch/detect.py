@@ -40,7 +40,7 @@ def run_detectors(store: Any, config: Config, now: datetime) -> list[Finding]:
 
     findings: list[Finding] = []
     dets = enabled_detectors(config)
-    with snapshot(store, now, horizon=_horizon(dets)):
+    with snapshot(store, now, horizon=_horizon(dets), rules=list(config.allocation)):
         for name, cls, opts in dets:
             findings.extend(cls().run(store, config, opts, now))
     return sorted(findings, key=lambda f: (f.detector, f.key, f.step))
@@ -67,7 +67,7 @@ def backtest(store: Any, config: Any, since: datetime, until: datetime, step: ti
         times.append(at)
         at += step
     found: list[tuple[datetime, Finding]] = []
-    with snapshot(store, until, since, horizon=_horizon(dets)):
+    with snapshot(store, until, since, horizon=_horizon(dets), rules=list(config.allocation)):
         for name, cls, opts in dets:
             det = cls()
             res = getattr(cls, "resolution", "hour")
