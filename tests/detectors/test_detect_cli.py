@@ -71,5 +71,7 @@ def test_backtest_does_not_peek_ahead(tmp_path: Path) -> None:
     sept = [b for b in budget if b[0] < "2026-10" and b[1] is None]
     assert [(d, s) for d, _, s, _ in sept] == [("2026-09-21", 1), ("2026-09-22", 2), ("2026-09-26", 3)]
     assert len({k for *_, k in sept}) == 1
-    assert [(d, sig, s) for d, sig, s, _ in budget if d >= "2026-10"] == [("2026-10-02", "forecast", 0),
-                                                                         ("2026-10-14", None, 1)]
+    octo = [b for b in budget if b[0] >= "2026-10"]
+    assert [(d, sig, s) for d, sig, s, _ in octo] == [("2026-10-02", "forecast", 0), ("2026-10-14", None, 1),
+                                                      ("2026-10-15", None, 2)]
+    assert octo[1][3] == octo[2][3] != sept[0][3]
