@@ -4,7 +4,9 @@ Per series at each level, each of the last days is compared with the median of i
 `baseline_weeks` weeks that end `min_days + grace_days` days before the judged day, so the baseline never
 contains the shift it is judging. A day is elevated when it is at least `min_ratio` × that weekday's
 baseline (or, where the baseline is $0, at least `min_increase_usd`). The trailing run of elevated days
-ending yesterday must be at least `min_days` long and its mean daily rise at least `min_increase_usd`.
+ending yesterday must be at least `min_days` long and its mean daily rise at least `min_increase_usd`,
+and the week before the run must look normal (at most one elevated day): a long shift whose baseline is
+still half old, half new is not reported again with a later onset.
 The finding's identity is the series and the shift's first day, so consecutive runs keep one key; it
 stops being reported `grace_days` after confirmation (by then it is the new normal, and the baseline
 catches up).
@@ -111,9 +113,15 @@ class LevelShift:
                    (CASE WHEN b.med > 0 THEN g.v >= b.med * {mr} ELSE g.v >= {floor} END) AS up
             FROM g JOIN base b USING ({L}, dow) WHERE g.day >= {ev_lo}
         ),
-        runs AS (
+        runs0 AS (
             SELECT {L}, CAST(coalesce(min({D} - day) FILTER (WHERE NOT up), {span}) AS INTEGER) AS run_len
             FROM ev GROUP BY ALL
+        ),
+        runs AS (  -- a step needs a normal week before it; otherwise the baseline is still catching up
+            SELECT r.lv, r.k, r.run_len FROM runs0 r JOIN g USING ({L}) JOIN base b USING ({L}, dow)
+            WHERE g.day BETWEEN {D} - r.run_len - 7 + 1 AND {D} - r.run_len
+            GROUP BY ALL
+            HAVING count(*) FILTER (WHERE CASE WHEN b.med > 0 THEN g.v >= b.med * {mr} ELSE g.v >= {floor} END) <= 1
         )
         SELECT r.lv, r.k, r.run_len,
                CAST(sum(e.v) / r.run_len AS DECIMAL(38, 10)) AS obs, CAST(sum(e.med) / r.run_len AS DECIMAL(38, 10)) AS exp

@@ -9,7 +9,8 @@ fires only when all hold:
   * the day is at least `min_ratio` × the baseline (a relative jump);
   * the rise is at least `z_threshold` scales (statistically unusual);
   * the series has `min_history_days` of history (cold start: a new series is new_spender's job);
-  * the day before was not itself elevated (the second day of a step is a level shift, not a new spike);
+  * none of the three days before was already running high (half the ratio, a fifth of the dollar
+    floor): the later days of a step (a weekend included) are a level shift, not new spikes;
   * it is not a recurring job: on the same day of the month (±1 day) in one of the previous
     `recurring_months` months, the series spent at least `recurring_share` of today's amount.
 Candidates found at several levels for the same money are reported once (see _cells.fold).
@@ -130,15 +131,16 @@ class Spike:
             SELECT {L}, mad(h.v - m.med) AS mad_r, quantile_cont(h.v, 0.5) AS q50, quantile_cont(h.v, 0.9) AS q90
             FROM hist h JOIN dowmed m USING ({L}, dow) GROUP BY ALL
         ),
-        prev AS (
-            SELECT {L}, g.v AS pv, m.med AS pmed FROM grid g JOIN dowmed m USING ({L}, dow)
-            WHERE g.day = {date_lit(add_days(day, -1))}
+        prev AS (  -- were the days before already running high (half the ratio)? then this is a step
+            SELECT {L}, bool_or(g.v - m.med >= {floor} / 5 AND g.v >= m.med * (1 + ({mr} - 1) / 2)) AS high
+            FROM grid g JOIN dowmed m USING ({L}, dow)
+            WHERE g.day BETWEEN {date_lit(add_days(day, -3))} AND {date_lit(add_days(day, -1))} GROUP BY ALL
         ),
         rec AS (
             SELECT {L}, max(v) AS rv FROM grid WHERE day IN ({', '.join(date_lit(r) for r in recur) or 'NULL'}) GROUP BY ALL
         ),
         judged AS (
-            SELECT g.*, coalesce(m.med, 0) AS exp, sp.mad_r, sp.q50, sp.q90, p.pv, p.pmed, r.rv,
+            SELECT g.*, coalesce(m.med, 0) AS exp, sp.mad_r, sp.q50, sp.q90, p.high, r.rv,
                    greatest(1.4826 * CAST(coalesce(sp.mad_r, 0) AS DOUBLE),
                             CAST(coalesce(sp.q90 - sp.q50, 0) AS DOUBLE) / 1.2816,
                             0.05 * CAST(coalesce(m.med, 0) AS DOUBLE), 0.01) AS scale
@@ -153,7 +155,7 @@ class Spike:
         WHERE first_day <= {date_lit(add_days(day, -o.min_history_days))}
           AND v - exp >= {floor} AND v >= exp * {mr}
           AND CAST(v - exp AS DOUBLE) >= {o.z_threshold} * scale
-          AND NOT coalesce(pv - pmed >= {floor} AND pv >= pmed * {mr}, FALSE)
+          AND NOT coalesce(high, FALSE)
           AND NOT coalesce(rv >= v * {o.recurring_share}, FALSE)
         ORDER BY lv, k
         """
