@@ -46,7 +46,8 @@ def today(now: datetime) -> date:
 
 @contextlib.contextmanager
 def snapshot(store: Any, until: datetime, since: Optional[datetime] = None,
-             horizon: timedelta = timedelta(days=100), rules: Optional[list[Any]] = None) -> Iterator[None]:
+             horizon: timedelta = timedelta(days=100), rules: Optional[list[Any]] = None,
+             first_dims: Optional[list[str]] = None) -> Iterator[None]:
     """Materialise what is visible at `until` once; nested calls covering `until` reuse the outer one.
 
     Only rows from `horizon` before `since` (default `until`) are copied: detectors look back at most that
@@ -74,11 +75,15 @@ def snapshot(store: Any, until: datetime, since: Optional[datetime] = None,
             SELECT ts, period_end, {cols}, cost_usd, CAST(timezone('UTC', ts) AS DATE) AS day
             FROM {source} WHERE {vis} AND ts >= {ts_lit(lo)}""")
     dd = ", ".join(_DAILY_DIMS)
-    # Daily series hold only rows of at most one day; monthly lines are not daily data.
+    # Daily series hold only rows of at most one day; monthly lines are not daily data. Rows need not be
+    # unique per cell (every reader sums by its own columns), so daily rows are copied as they are and
+    # only finer rows are rolled up.
     conn.execute(
         f"""CREATE OR REPLACE TEMP TABLE _sw_daily AS
+            SELECT day, {dd}, cost_usd FROM _sw_spend WHERE granularity = 'day' AND cost_usd IS NOT NULL
+            UNION ALL
             SELECT day, {dd}, CAST(sum(cost_usd) AS DECIMAL(38, 10)) AS cost_usd
-            FROM _sw_spend WHERE granularity <> 'month' AND cost_usd IS NOT NULL GROUP BY ALL""")
+            FROM _sw_spend WHERE granularity IN ('request', 'minute', 'hour') AND cost_usd IS NOT NULL GROUP BY ALL""")
     if rules is None or any("granularity" in r.match for r in rules):
         conn.execute(
             f"""CREATE OR REPLACE TEMP TABLE _sw_first AS
@@ -87,9 +92,11 @@ def snapshot(store: Any, until: datetime, since: Optional[datetime] = None,
     else:
         # First-seen days over all history straight from records (a min per cell; the team is a function
         # of the cell's columns, so allocation applies after grouping): no reconciliation pass needed.
+        # Only the columns some level uses (and the allocation rules read) are kept.
         from spendwatch.views import team_sql
 
-        raw = ", ".join(d for d in _DAILY_DIMS if d != "team")
+        wanted = set(first_dims or _DAILY_DIMS) | {c for r in rules for c in r.match}
+        raw = ", ".join(d for d in _DAILY_DIMS if d != "team" and d in wanted)
         conn.execute(
             f"""CREATE OR REPLACE TEMP TABLE _sw_first AS
                 SELECT {raw}, {team_sql(rules)} AS team, min(first_day) AS first_day

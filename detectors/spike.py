@@ -63,7 +63,7 @@ class Spike:
         min_ratio: Ratio = Ratio("2")
         z_threshold: Ratio = Ratio("4")
         baseline_weeks: int = 8
-        min_history_days: int = 14
+        min_history_days: int = 21
         recurring_months: int = 2
         recurring_share: Ratio = Ratio("0.5")
         critical_increase_usd: Decimal = Decimal("1000")

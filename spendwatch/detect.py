@@ -34,13 +34,23 @@ def _horizon(dets: list[tuple[str, Any, Any]]) -> timedelta:
     return max([timedelta(days=1)] + [cls().horizon(opts) for _, cls, opts in dets if hasattr(cls, "horizon")])
 
 
+def _level_dims(dets: list[tuple[str, Any, Any]]) -> list[str]:
+    """Every column some enabled detector groups by (its `levels`), for the first-seen table."""
+    out: set[str] = set()
+    for _, _, opts in dets:
+        for level in getattr(opts, "levels", None) or []:
+            out |= {d.strip() for d in level.split(",") if d.strip()}
+    return sorted(out)
+
+
 def run_detectors(store: Any, config: Config, now: datetime) -> list[Finding]:
     """Every enabled detector as of `now`, over one snapshot of what is visible at `now`."""
     from detectors._data import snapshot
 
     findings: list[Finding] = []
     dets = enabled_detectors(config)
-    with snapshot(store, now, horizon=_horizon(dets), rules=list(config.allocation)):
+    with snapshot(store, now, horizon=_horizon(dets), rules=list(config.allocation),
+                  first_dims=_level_dims(dets)):
         for name, cls, opts in dets:
             findings.extend(cls().run(store, config, opts, now))
     return sorted(findings, key=lambda f: (f.detector, f.key, f.step))
@@ -67,7 +77,8 @@ def backtest(store: Any, config: Any, since: datetime, until: datetime, step: ti
         times.append(at)
         at += step
     found: list[tuple[datetime, Finding]] = []
-    with snapshot(store, until, since, horizon=_horizon(dets), rules=list(config.allocation)):
+    with snapshot(store, until, since, horizon=_horizon(dets), rules=list(config.allocation),
+                  first_dims=_level_dims(dets)):
         for name, cls, opts in dets:
             det = cls()
             res = getattr(cls, "resolution", "hour")
