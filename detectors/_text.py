@@ -60,9 +60,10 @@ def show_value(dim: str, value: Any) -> str:
     return mask_key(value) if dim == "api_key_id" else str(value)
 
 
-def describe(scope: Mapping[str, Any]) -> str:
-    """Scope in words: 'OpenAI spend on gpt-4.1 for project search via key sk-…abcd'."""
-    head = f"{provider_name(scope['provider'])} spend" if scope.get("provider") else "Spend"
+def describe(scope: Mapping[str, Any], lead: bool = True) -> str:
+    """Scope in words: 'OpenAI spend on gpt-4.1 for project search via key sk-…abcd' ("spend …" when
+    not at the start of a sentence)."""
+    head = f"{provider_name(scope['provider'])} spend" if scope.get("provider") else ("Spend" if lead else "spend")
     parts = [head]
     if scope.get("model"):
         parts.append(f"on {scope['model']}")

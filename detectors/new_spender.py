@@ -73,7 +73,7 @@ class NewSpender:
             first, spent = c.data["first"], c.data["spent"]
             drivers = cells.drivers(c.scope)
             ndays = (day - first).days + 1
-            msg = (f"New spender: {describe(c.scope)} (first seen {day_words(first)}) has spent {money(spent)} in "
+            msg = (f"New spender: {describe(c.scope, lead=False)} (first seen {day_words(first)}) has spent {money(spent)} in "
                    f"{ndays} day{'s' if ndays > 1 else ''}{driver_clause(drivers)}")
             sev = "critical" if spent >= o.critical_spend_usd else "warning"
             start = datetime.combine(first, datetime.min.time(), UTC)

@@ -101,7 +101,7 @@ class Runaway:
             drivers = cells.drivers(c.scope)
             hours = int((end - d["onset"]) / HOUR)
             when = f"{WEEKDAYS[last.weekday()][:3]} {last:%H}:00"
-            msg = (f"Runaway spend: {describe(c.scope)} was {money(d['obs'])} in the hour from {last:%Y-%m-%d %H}:00 UTC, "
+            msg = (f"Runaway spend: {describe(c.scope, lead=False)} was {money(d['obs'])} in the hour from {last:%Y-%m-%d %H}:00 UTC, "
                    f"{ratio(d['obs'], d['exp'])} the usual {money(d['exp'])} for {when}; {money(d['total'])} in "
                    f"{hours} h since {d['onset']:%H}:00 UTC{driver_clause(drivers)}")
             out.append(Finding("runaway", "critical", c.scope, d["onset"], end, msg, observed=d["obs"],

@@ -22,7 +22,7 @@ def test_new_key_in_new_project_is_one_finding_once_above_floor(tmp_path: Path) 
     assert run("new_spender", p, at("2026-10-08")) == []  # $15: under the $20 floor
     (f,) = run("new_spender", p, at("2026-10-09T10:00"))  # key and project are both new: reported once
     assert f.scope == {"api_key_id": KEY_B} and (f.observed, f.threshold) == (D(30), D(20))
-    assert f.message == ("New spender: Spend via key sk-…1234 (first seen Wed 2026-10-07) has spent $30.00 in 2 days; "
+    assert f.message == ("New spender: spend via key sk-…1234 (first seen Wed 2026-10-07) has spent $30.00 in 2 days; "
                          "100% from model gpt-4.1")
     assert [d["dimension"] for d in f.drivers] == ["model", "project_id", "provider"]
     (g,) = run("new_spender", p, at("2026-10-10"))

@@ -31,7 +31,7 @@ def test_loop_detected_in_first_hour_and_keeps_one_key(tmp_path: Path) -> None:
     assert run("runaway", p, t_on + timedelta(minutes=59)) == []  # the hour is not complete yet
     (f,) = run("runaway", p, t_on + timedelta(hours=1))
     assert f.to_json()["message"] == (
-        "Runaway spend: Spend via key sk-…abcd was $60.00 in the hour from 2026-10-06 14:00 UTC, 30.0× the "
+        "Runaway spend: spend via key sk-…abcd was $60.00 in the hour from 2026-10-06 14:00 UTC, 30.0× the "
         "usual $2.00 for Tue 14:00; $60.00 in 1 h since 14:00 UTC; 100% from model gpt-4.1")
     assert (f.observed, f.expected, f.threshold, f.severity) == (D(60), D(2), D(10), "critical")
     assert f.scope == {"api_key_id": KEY_A}
