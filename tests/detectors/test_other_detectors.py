@@ -117,3 +117,20 @@ def test_low_balance_runway_then_floor_escalates(tmp_path: Path) -> None:
     (g,) = run("low_balance", p, at("2026-10-15T13:00"))
     assert (g.key, g.severity, g.step) == (f.key, "critical", 2)
     assert g.message == "Prepaid balance of openrouter is $8.50, under the $10.00 floor; at $20.00/day that lasts 0.4 days"
+
+
+def test_low_balance_without_spend_rows_uses_the_balance_decline(tmp_path: Path) -> None:
+    p = tmp_path / "b.duckdb"
+    with Store.open(str(p)) as store:
+        store.record_metric("openrouter", "balance_usd", at("2026-10-01T00:00"), D("300"))
+        store.record_metric("openrouter", "balance_usd", at("2026-10-08T00:00"), D("90"))
+    (f,) = run("low_balance", p, at("2026-10-08T01:00"))  # $210 in 7 days = $30/day: 3 days left
+    assert (f.step, f.expected) == (1, D(30))
+    assert "at $30.00/day that lasts 3.0 days" in f.message
+
+
+def test_estimate_matching_bill_is_quiet(tmp_path: Path) -> None:
+    p = tmp_path / "r.duckdb"
+    load(p, day_rows("2026-10-01", [D("1049.99")], project_id="x", cost_basis="estimated"), kind="usage")
+    load(p, day_rows("2026-10-01", [D("1000")], project_id="x", record_type="cost", covers_usage=True), kind="cost")
+    assert run("reconciliation", p, at("2026-10-03")) == []  # 5% apart: within max_share

@@ -102,3 +102,49 @@ def test_findings_are_json_serialisable_and_money_exact(tmp_path: Path) -> None:
     (f,) = run("spike", p, at(START) + timedelta(days=41))
     assert f.observed == D("500.1234567891")
     assert json.loads(json.dumps(f.to_json()))["observed"] == "500.1234567891"
+
+
+def test_two_incidents_on_one_day_are_two_findings(tmp_path: Path) -> None:
+    p = tmp_path / "s.duckdb"
+    rows = _two_keys(71)
+    rows += day_rows(START, weekly(300, 80, 71), provider="anthropic", model="claude-sonnet", project_id="support",
+                     api_key_id="sk-ant-cccccccc9876")
+    rows += day_rows("2026-10-13", [1013], model="gpt-4.1", project_id="search", api_key_id=KEY_A)
+    rows += day_rows("2026-10-13", [50], model="gpt-4.1", project_id="search", api_key_id=KEY_B)
+    rows += day_rows("2026-10-13", [2100], provider="anthropic", model="claude-sonnet", project_id="support",
+                     api_key_id="sk-ant-cccccccc9876")
+    load(p, rows)
+    found = run("spike", p, at("2026-10-14"))
+    assert sorted((f.observed, f.expected) for f in found) == [(D(1013), D(150)), (D(2100), D(300))]
+    scopes = {f.observed: f.scope for f in found}
+    assert scopes[D(1013)] == {"api_key_id": KEY_A}  # the one key carries all of OpenAI's rise
+    assert scopes[D(2100)]["provider"] == "anthropic" and len(scopes[D(2100)]) == 2
+
+
+def test_sparse_bursty_series_is_judged_by_its_own_bursts(tmp_path: Path) -> None:
+    p = tmp_path / "s.duckdb"
+    rnd = random.Random(3)
+    vals = [80 + rnd.randint(-10, 10) if rnd.random() < 0.2 else 0 for _ in range(90)]
+    vals[-1] = 95  # a burst like the others
+    load(p, day_rows(START, vals, model="batch-eval"))
+    assert run("spike", p, at(START) + timedelta(days=90)) == []
+    vals[-1] = 900  # ten times a usual burst
+    load(p, day_rows(START, vals, model="batch-eval"))
+    (f,) = run("spike", p, at(START) + timedelta(days=90))
+    assert f.observed == D(900)
+
+
+def test_bad_options_are_one_clear_config_line() -> None:
+    import pytest
+
+    from spendwatch.errors import ConfigError
+
+    from .helpers import config
+
+    with pytest.raises(ConfigError) as exc:
+        config('[detectors.spike]\nlevels = ["provider,bogus"]\nmin_increase_usd = 50.5\n')
+    text = str(exc.value)
+    assert "detectors.spike.min_increase_usd: write money as a decimal string" in text
+    with pytest.raises(ConfigError) as exc:
+        config('[detectors.spike]\nlevels = ["provider,bogus"]\n')
+    assert "levels: 'provider,bogus' is not a comma-separated list of spend columns" in str(exc.value)
