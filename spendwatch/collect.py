@@ -105,7 +105,8 @@ def _fail(config: Config, source: SourceConfig, outcome: SourceOutcome, message:
           kinds: tuple[str, ...] = ("usage",)) -> SourceOutcome:
     outcome.ok = False
     outcome.error = message
-    log.error("collect failed source=%s error=%s", source.name, message)
+    # info, not error: the caller reports the failure once (the CLI as one stderr line, the daemon in its log)
+    log.info("collect failed source=%s error=%s", source.name, message)
     try:
         with open_writer(config) as st:
             for kind in kinds:
