@@ -18,7 +18,7 @@ from collector._api import ApiCollector
 from collector_helpers import TOKEN_COLS, all_faults, run_cli, snapshot, source_toml, totals, write_config
 from spendwatch.collect import collect_source
 from spendwatch.config import load_config
-from spendwatch.fakes import FAKE_KEYS, KEY_ENV, PROVIDERS, Faults, generate
+from spendwatch.fakes import FAKE_KEYS, PROVIDERS, Faults, generate
 from spendwatch.store import Store
 
 HTTP_COLLECTORS = sorted(name for name, cls in COLLECTORS.items() if issubclass(cls, ApiCollector))
