@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -69,6 +69,8 @@ def main() -> int:
         requests = {name: len(s.requests) for name, s in fleet.servers.items()}
 
         baseline = replay(fleet)
+        os.environ.update(fleet.env())
+        fetch_only = fetch_without_store(cfg, start, end)
         print()
         print(f"{'source':<12}{'requests':>10}{'rows':>10}")
         for name in fleet.servers:
@@ -78,9 +80,30 @@ def main() -> int:
         print()
         print(f"collect (subprocess, whole CLI): {seconds:.2f} s, peak RSS {peak_mb:.0f} MB")
         print(f"baseline (same {total_req} requests replayed with bare httpx, no parsing/storing): {baseline:.2f} s")
-        print(f"ratio collect / raw HTTP: {seconds / baseline:.1f}x; "
+        print(f"fetch only (same collectors in-process, rows built, nothing stored): {fetch_only:.2f} s")
+        print(f"ratio collect / raw HTTP: {seconds / baseline:.1f}x; collect / fetch-only: {seconds / fetch_only:.1f}x; "
               f"{total_rows / seconds:.0f} rows/s, {total_req / seconds:.0f} requests/s")
     return 0
+
+
+def fetch_without_store(cfg_path: Path, start: datetime, end: datetime) -> float:
+    """The collectors' share: plan + fetch every day chunk as `collect --since` does, but keep nothing."""
+    from spendwatch.collect import build_collector
+    from spendwatch.config import load_config
+    from spendwatch.store import Window
+
+    cfg = load_config(str(cfg_path))
+    t = time.perf_counter()
+    for source in cfg.sources:
+        coll = build_collector(source, cfg.prices)
+        try:
+            for kind in coll.kinds:
+                planned = coll.plan(kind, Window(start, end), utcnow())
+                for chunk in planned.days() if planned else ():
+                    sum(1 for _ in coll.fetch(kind, chunk))
+        finally:
+            coll.close()
+    return time.perf_counter() - t
 
 
 def replay(fleet: Fleet) -> float:

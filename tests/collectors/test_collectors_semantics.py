@@ -172,3 +172,12 @@ def test_hourly_backfill_chunks_and_daily_old_chunks(tmp_path: Path, dataset: An
     assert grans == {"day": 5, "hour": 2}
     assert tokens == server.truth(start, end)["input_tokens"]
     assert server.violations == []
+
+
+def test_anthropic_spend_cap_fails_at_once_without_a_retry_storm(tmp_path: Path, dataset: Any, period: Any,
+                                                                 serve: Any) -> None:
+    server = serve("anthropic", dataset, faults=Faults(spend_cap=True))
+    cfg = write_config(tmp_path, source_toml(server))
+    outcome = _collect(cfg, period[1])
+    assert not outcome.ok and "429 without Retry-After" in (outcome.error or "")
+    assert len(server.requests) == 1
