@@ -79,6 +79,25 @@ class ApiCollector:
     def requests_made(self) -> int:
         return self._client.requests if self._client is not None else 0
 
+    def fetch(self, kind: str, window: Window) -> list[dict[str, Any]]:
+        """The whole window's rows, or an exception: a response we cannot read is a FatalSourceError
+        naming the source (never a traceback, never a partial window)."""
+        from decimal import InvalidOperation
+
+        from spendwatch.errors import FatalSourceError
+
+        try:
+            return list(self.fetch_rows(kind, window))
+        except (KeyError, TypeError, ValueError, AttributeError, InvalidOperation) as exc:
+            from spendwatch.redact import redact
+
+            detail = redact(str(exc))[:200]
+            raise FatalSourceError(self.name, f"{kind}: unexpected response from the provider "
+                                   f"({type(exc).__name__}: {detail})") from exc
+
+    def fetch_rows(self, kind: str, window: Window) -> Iterable[dict[str, Any]]:
+        raise NotImplementedError
+
     def plan(self, kind: str, window: Window, now: datetime) -> Optional[Window]:
         """Start on a UTC day boundary so every bucket (hourly or daily) has the same key on every re-pull."""
         self._now = now

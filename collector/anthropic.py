@@ -67,7 +67,7 @@ class AnthropicCollector(ApiCollector):
     def headers(self, key: str) -> dict[str, str]:
         return {"x-api-key": key, "anthropic-version": self.options.anthropic_version}
 
-    def fetch(self, kind: str, window: Window) -> Iterator[dict[str, Any]]:
+    def fetch_rows(self, kind: str, window: Window) -> Iterator[dict[str, Any]]:
         return iter(self._costs(window) if kind == "cost" else self._usage(window))
 
     def _usage(self, window: Window) -> list[dict[str, Any]]:

@@ -47,7 +47,7 @@ class LiteLLMCollector(ApiCollector):
             if not 1 <= self.page_size <= PAGE_SIZE_MAX:
                 raise ValueError(f"page_size: must be 1..{PAGE_SIZE_MAX} (the proxy answers 422 above)")
 
-    def fetch(self, kind: str, window: Window) -> Iterator[dict[str, Any]]:
+    def fetch_rows(self, kind: str, window: Window) -> Iterator[dict[str, Any]]:
         groups: dict[tuple[Any, ...], dict[str, Any]] = {}
         seen: set[str] = set()
         base = [("start_date", window.start.strftime(FMT)), ("end_date", window.end.strftime(FMT)),

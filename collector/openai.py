@@ -65,7 +65,7 @@ class OpenAICollector(ApiCollector):
         if not self.options.costs:
             self.kinds = ("usage",)
 
-    def fetch(self, kind: str, window: Window) -> Iterator[dict[str, Any]]:
+    def fetch_rows(self, kind: str, window: Window) -> Iterator[dict[str, Any]]:
         rows = self._costs(window) if kind == "cost" else self._usage(window)
         return iter(rows)
 

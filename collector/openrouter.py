@@ -58,7 +58,7 @@ class OpenRouterCollector(ApiCollector):
             start = oldest
         return Window(start, end) if end > start else None
 
-    def fetch(self, kind: str, window: Window) -> Iterator[dict[str, Any]]:
+    def fetch_rows(self, kind: str, window: Window) -> Iterator[dict[str, Any]]:
         rows: list[dict[str, Any]] = []
         day = day_start(window.start)
         while day < window.end:

@@ -181,3 +181,18 @@ def test_anthropic_spend_cap_fails_at_once_without_a_retry_storm(tmp_path: Path,
     outcome = _collect(cfg, period[1])
     assert not outcome.ok and "429 without Retry-After" in (outcome.error or "")
     assert len(server.requests) == 1
+
+
+def test_a_malformed_response_is_one_fatal_line_not_a_traceback(tmp_path: Path, dataset: Any, period: Any) -> None:
+    from spendwatch.fakes import FAKE_KEYS, FakeOpenAI
+
+    class Broken(FakeOpenAI):
+        def route(self, path: str, query: Any, headers: Any) -> Any:
+            return 200, {}, {"object": "page", "has_more": False, "next_page": None,
+                             "data": [{"object": "bucket", "start_time": "yesterday", "end_time": 0, "results": []}]}
+
+    with Broken(dataset, api_key=FAKE_KEYS["openai"]) as server:
+        outcome = _collect(write_config(tmp_path, source_toml(server)), period[1])
+    assert not outcome.ok
+    assert outcome.error.startswith("openai-test: usage: unexpected response from the provider (ValueError")
+    assert snapshot(tmp_path / "store.duckdb")[1] == 0
