@@ -19,6 +19,7 @@ import smtplib
 import socket
 import ssl
 from dataclasses import dataclass
+from email import policy as email_policy
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any, Literal, Optional, Sequence
@@ -80,7 +81,9 @@ class EmailSink:
 
     def _envelope(self, subj: str) -> EmailMessage:
         o = self.options
-        msg = EmailMessage()
+        # Python folds a long subject by moving all of it to a continuation line, which some clients show
+        # with a leading space; 200 stays far below RFC 5322's 998-character limit.
+        msg = EmailMessage(policy=email_policy.default.clone(max_line_length=200))
         msg["Subject"] = subj
         msg["From"] = o.from_
         msg["To"] = ", ".join(o.to)
