@@ -19,6 +19,7 @@ gets the text sparkline instead.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 from urllib.parse import urlsplit
@@ -38,7 +39,9 @@ MAX_SECTION_TEXT = 2900  # Slack's limit is 3000 characters per section text
 RETRYABLE_API_ERRORS = {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
 SEVERITY_ICON = {"critical": ":red_circle:", "warning": ":large_orange_circle:", "info": ":large_blue_circle:"}
 _sdk_log = logging.getLogger("spendwatch.sinks.slack_sdk")
-_sdk_log.setLevel(logging.INFO)  # slack-sdk writes the full request URL at DEBUG: keep that out of the logs
+# slack-sdk logs the request URL (a webhook's credential) at DEBUG and a server's raw answer at ERROR; we
+# report every failure ourselves, in our words, so its own log lines are kept out.
+_sdk_log.setLevel(logging.CRITICAL)
 
 
 @SINKS.register("slack")
@@ -95,7 +98,9 @@ class SlackSink:
         from slack_sdk.webhook import WebhookClient
 
         url = self.options.webhook_url.get()  # type: ignore[union-attr]
-        register_secret(urlsplit(url).path)   # the path is the credential; mask it alone too
+        path = urlsplit(url).path               # the path is the credential: mask it (and its last part) alone too
+        register_secret(path)
+        register_secret(path.rstrip("/").rsplit("/", 1)[-1])
         client = WebhookClient(url, timeout=self.options.timeout.total_seconds(),  # type: ignore[arg-type]
                                logger=_sdk_log, retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=2)])
         try:
@@ -104,7 +109,7 @@ class SlackSink:
             raise RetryableSinkError(self.name, f"Slack webhook unreachable ({_why(exc)})") from None
         if resp.status_code == 200:
             return
-        body = redact((resp.body or "").strip())[:80]
+        body = _code(resp.body)
         if resp.status_code >= 500 or resp.status_code == 429:
             raise RetryableSinkError(self.name, f"Slack webhook answered HTTP {resp.status_code} ({body})")
         raise PermanentSinkError(self.name, f"Slack webhook refused the message: HTTP {resp.status_code} ({body})")
@@ -134,12 +139,19 @@ class SlackSink:
             raise RetryableSinkError(self.name, f"{where} unreachable ({_why(exc)})") from None
 
 
+def _code(text: Any) -> str:
+    """Slack's error code ("invalid_auth", "no_service"); anything else a server says is not repeated,
+    because it could echo what we sent."""
+    text = str(text or "").strip()
+    return text if re.fullmatch(r"[a-z0-9_]{1,60}", text) else "unexpected answer"
+
+
 def _api_error(response: Any) -> str:
     try:
         data = response.data if isinstance(response.data, dict) else {}
-        return str(data.get("error") or "non-JSON answer")
+        return _code(data.get("error"))
     except Exception:
-        return "unreadable answer"
+        return "unexpected answer"
 
 
 def _why(exc: Exception) -> str:

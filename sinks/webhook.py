@@ -29,7 +29,6 @@ from typing import Any, Optional, Sequence
 from spendwatch.config import Secret
 from spendwatch.errors import PermanentSinkError, RetryableSinkError
 from spendwatch.findings import Finding, iso
-from spendwatch.redact import redact
 
 from . import SINKS
 from ._base import DeliveryOptions
@@ -97,7 +96,7 @@ class WebhookSink:
             raise RetryableSinkError(self.name, f"webhook unreachable ({type(exc).__name__})") from None
         if resp.status_code < 300:
             return
-        detail = redact(resp.text.strip().splitlines()[0] if resp.text.strip() else "")[:80]
+        detail = resp.reason_phrase  # not the body: a receiver may echo what we sent, URL token included
         if resp.status_code >= 500 or resp.status_code in (408, 429):
             raise RetryableSinkError(self.name, f"webhook answered HTTP {resp.status_code} {detail}".rstrip())
         raise PermanentSinkError(self.name, f"webhook refused: HTTP {resp.status_code} {detail}".rstrip())

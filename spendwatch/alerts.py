@@ -65,6 +65,7 @@ def deliver(config: Config, findings: list[Finding], now: datetime) -> list[str]
     """Record findings in the alert log and deliver what each sink has not had yet; returns one line per
     sink that failed (the caller exits non-zero when there are any)."""
     wall = utcnow()
+    register_secrets(config)
     with _writer(config) as store, store.transaction() as conn:
         current, resolved = record_findings(conn, findings, now)
         for sc in config.sinks:
@@ -76,6 +77,27 @@ def deliver(config: Config, findings: list[Finding], now: datetime) -> list[str]
     with _writer(config) as store, store.transaction() as conn:
         record_outcomes(conn, batches, utcnow())
     return [problem_line(b) for b in batches if b.error is not None]
+
+
+def register_secrets(config: Config) -> None:
+    """Read every configured secret once so redaction knows all of them before any sink can fail (a
+    server may echo a value in an error; a missing secret is reported by the sink that needs it)."""
+    from .errors import SecretMissing
+
+    from urllib.parse import urlsplit
+
+    from .redact import register_secret
+
+    for secret in config.secrets():
+        try:
+            value = secret.get()
+        except SecretMissing:
+            continue
+        if value.startswith(("http://", "https://")):  # a URL with a token in it: mask the token alone too
+            parts = urlsplit(value)
+            for piece in parts.path.split("/") + parts.query.split("&"):
+                if len(piece) >= 16:
+                    register_secret(piece)
 
 
 def _writer(config: Config) -> Any:

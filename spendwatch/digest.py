@@ -243,8 +243,10 @@ class DigestRun:
 def run_digest(config: Config, now: datetime, send: bool, *, chart: bool = True) -> DigestRun:
     """Build the digest from a read-only connection; with `send`, deliver it to every sink whose `digest`
     option is on, each in its own thread, retried like alerts. Problems are one line per failed sink."""
+    from .alerts import register_secrets
     from .store import Store
 
+    register_secrets(config)
     with Store.open(config.store.path, read_only=True, lock_timeout=config.store.lock_timeout.total_seconds(),
                     allocation=config.allocation) as store:
         digest = build_digest(store, config, now, chart=chart)

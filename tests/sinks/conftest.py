@@ -59,7 +59,7 @@ class HTTPRecorder(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.requests: list[Request] = []
         self.fail: list[Any] = []          # consumed by `route`d calls: int status or "timeout"
-        self.fail_routes: Optional[set[str]] = None
+        self.fail_on: dict[str, list[Any]] = {}  # route suffix → scripted answers for that route only
         self.delay = 1.6                    # "timeout" sleeps this long (sink timeouts are 1s in tests)
         self.lock = threading.Lock()
 
@@ -72,7 +72,10 @@ class HTTPRecorder(ThreadingHTTPServer):
 
     def take_failure(self, route: str) -> Any:
         with self.lock:
-            if self.fail and (self.fail_routes is None or any(route.endswith(x) for x in self.fail_routes)):
+            for suffix, answers in self.fail_on.items():
+                if route.endswith(suffix) and answers:
+                    return answers.pop(0)
+            if self.fail:
                 return self.fail.pop(0)
         return None
 
@@ -296,8 +299,8 @@ def start_smtp(*, tls: Optional[tuple[Path, Path]] = None, mode: str = "none") -
                       auth_exclude_mechanism=["PLAIN"])  # leaves LOGIN: the mechanism under test
         if mode == "starttls":
             kwargs.update(tls_context=ctx, require_starttls=True)
-        else:
-            kwargs.update(ssl_context=ctx)
+        else:  # implicit TLS: aiosmtpd does not mark such sessions as TLS, so it must not gate AUTH on it
+            kwargs.update(ssl_context=ctx, auth_require_tls=False)
     controller = Controller(handler, hostname="127.0.0.1", port=server.port, ready_timeout=5, **kwargs)
     controller.start()
     return server, controller
