@@ -61,7 +61,7 @@ def with_retries(sink: str, options: object, fn: Callable[[], T]) -> T:
             if attempt >= retries:
                 raise
             wait = first_wait * (2 ** attempt)
-            log.warning("sink=%s attempt=%d error=%s retry_in=%.1fs", sink, attempt + 1, redact(str(exc)), wait)
+            log.info("sink=%s attempt=%d error=%s retry_in=%.1fs", sink, attempt + 1, redact(str(exc)), wait)
             time.sleep(wait)
             attempt += 1
         except SinkError:

@@ -279,7 +279,7 @@ def send_batch(b: SinkBatch) -> None:
         log.info("sink=%s delivered=%d", name, len(b.notices))
     except SinkError as exc:
         b.error = exc
-        log.warning("sink=%s error_kind=%s queued=%d error=%s", name, _kind(exc), len(b.rows), redact(str(exc)))
+        log.info("sink=%s error_kind=%s queued=%d error=%s", name, _kind(exc), len(b.rows), redact(str(exc)))
     except Exception as exc:  # never let one sink's bug stop the others; keep its alerts queued
         b.error = RetryableSinkError(name, f"unexpected {type(exc).__name__}: {redact(str(exc))[:200]}")
         log.exception("sink=%s crashed", name)

@@ -277,7 +277,7 @@ def _send_one(sc: Any, digest: Digest) -> Optional[str]:
         log.info("digest sink=%s sent", sc.name)
         return None
     except SinkError as exc:
-        log.warning("digest sink=%s error=%s", sc.name, redact(str(exc)))
+        log.info("digest sink=%s error=%s", sc.name, redact(str(exc)))
         return f"sink {exc}; digest not delivered"
     except Exception as exc:
         log.exception("digest sink=%s crashed", sc.name)
