@@ -42,7 +42,7 @@ def render_chart(days: list[date], series: dict[str, list[Decimal]], title: str)
     ticks = [i for i in xs if (len(days) - 1 - i) % step == 0]
     ax.set_xticks(ticks)
     ax.set_xticklabels([days[i].strftime("%a\n%d %b") for i in ticks], fontsize=8)
-    ax.set_xlim(-0.6, len(days) - 0.4)
+    ax.set_xlim(-0.6, len(days) - 0.2)  # room for the last date label
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     if ordered:
