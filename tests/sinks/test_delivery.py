@@ -237,3 +237,43 @@ def test_config_keys(tmp_path: Path) -> None:
         parse_config('[[sinks]]\nname = "m"\ntype = "email"\nhost = "h"\nto = ["x@y.z"]\nfrom_ = "a@b.c"\n', "c.toml")
     assert "sinks[0].from: missing (required)" in str(e.value)
     assert "sinks[0].from_: unknown key" in str(e.value)
+
+
+@pytest.mark.usefixtures("secrets_env")
+def test_crash_mid_send_resends_never_loses(tmp_path: Path, slack: SlackServer) -> None:
+    """kill -9 while Slack is answering slowly: nothing is recorded as delivered; the claim protects the
+    notice from a concurrent run until its lease expires, then the next run sends it, once."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    path, cfg = write_config(tmp_path, SLACK_HOOK.replace('timeout = "1s"', 'timeout = "30s"'))
+    env = dict(os.environ, SW_TEST_FINDINGS=str(findings_file(tmp_path, [budget(), spike()])),
+               SPENDWATCH_PLUGINS="tests.sinks.fixed_plugin", PYTHONPATH=str(Path(__file__).parents[2]))
+    slack.delay = 20
+    slack.fail = ["timeout"]
+    proc = subprocess.Popen([sys.executable, "-m", "spendwatch", "--config", path, "detect", "--at",
+                             "2026-11-20T09:00:00Z"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while slack.fail and time.monotonic() < deadline:  # wait until the request is in flight
+            time.sleep(0.05)
+        assert not slack.fail, "the subprocess never reached Slack"
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=10)
+    claimed = "SELECT count(*), count(claimed_at), count(delivered_at), max(attempts) FROM alert_deliveries"
+    assert store_rows(cfg, claimed) == [(2, 2, 0, 1)]
+    # A run right after (e.g. the daemon) leaves the claimed notices alone: no duplicate while one is in flight.
+    assert deliver(cfg, [budget(), spike()], T0) == []
+    assert slack.messages() == []
+    # Once the lease has expired (simulated by ageing the claim), the next run sends them, exactly once.
+    with Store.open(cfg.store.path) as s:
+        s.conn.execute("UPDATE alert_deliveries SET claimed_at = claimed_at - INTERVAL 1 HOUR")
+    assert deliver(cfg, [budget(), spike()], T0) == []
+    assert deliver(cfg, [budget(), spike()], T0) == []
+    (msg,) = slack.messages()
+    assert "budget 'prod'" in msg["text"] and "gpt-4o" in msg["text"]
+    assert store_rows(cfg, claimed) == [(2, 0, 2, 2)]
