@@ -173,13 +173,19 @@ def _md(text: str) -> dict[str, Any]:
     return {"type": "mrkdwn", "text": text[:MAX_SECTION_TEXT]}
 
 
+def _esc(text: str) -> str:
+    """Slack mrkdwn control characters (a team called "R&D", a model "<custom>")."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def alert_blocks(notes: Sequence[Notice], cap: int) -> list[dict[str, Any]]:
     """Header, one section + drivers context per alert, 'and N more' past the cap."""
     blocks: list[dict[str, Any]] = [{"type": "header", "text": _plain(f"spendwatch: {summary(notes)}")}]
     for n in notes[:cap]:
         icon = ":white_check_mark:" if n.status == "resolved" else SEVERITY_ICON.get(n.severity, "")
         label = "resolved" if n.status == "resolved" else n.severity + (", escalated" if n.escalated else "")
-        section: dict[str, Any] = {"type": "section", "text": _md(f"{icon} *{headline(n)}* ({label})\n{n.message}")}
+        section: dict[str, Any] = {"type": "section",
+                                   "text": _md(f"{icon} *{_esc(headline(n))}* ({label})\n{_esc(n.message)}")}
         fields = [_md(f"*{k}*\n{v}") for k, v in figures(n)]
         if period_text(n):
             fields.append(_md(f"*Period*\n{period_text(n)}"))
@@ -188,7 +194,7 @@ def alert_blocks(notes: Sequence[Notice], cap: int) -> list[dict[str, Any]]:
         blocks.append(section)
         drivers = driver_lines(n)
         if drivers:
-            blocks.append({"type": "context", "elements": [_md("*Drivers:* " + "; ".join(drivers))]})
+            blocks.append({"type": "context", "elements": [_md("*Drivers:* " + _esc("; ".join(drivers)))]})
         blocks.append({"type": "divider"})
     if len(notes) > cap:
         blocks.append({"type": "context", "elements": [_md(f"and {len(notes) - cap} more (see `spendwatch sql "
@@ -200,7 +206,7 @@ def digest_blocks(digest: Any, *, with_sparkline: bool) -> list[dict[str, Any]]:
     blocks: list[dict[str, Any]] = [{"type": "header", "text": _plain(digest.title)}]
     for title, lines in digest.sections():
         if lines:
-            blocks.append({"type": "section", "text": _md(f"*{title}*\n" + "\n".join(lines))})
+            blocks.append({"type": "section", "text": _md(f"*{_esc(title)}*\n" + _esc("\n".join(lines)))})
     if with_sparkline and digest.sparkline_lines:
         blocks.append({"type": "section", "text": _md("*Last 30 days*\n```" + "\n".join(digest.sparkline_lines) + "```")})
     return blocks[:SLACK_BLOCK_LIMIT]

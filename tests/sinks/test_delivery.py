@@ -277,3 +277,23 @@ def test_crash_mid_send_resends_never_loses(tmp_path: Path, slack: SlackServer) 
     (msg,) = slack.messages()
     assert "budget 'prod'" in msg["text"] and "gpt-4o" in msg["text"]
     assert store_rows(cfg, claimed) == [(2, 0, 2, 2)]
+
+
+@pytest.mark.usefixtures("secrets_env")
+def test_slack_block_kit_message(tmp_path: Path, slack: SlackServer) -> None:
+    _, cfg = write_config(tmp_path, SLACK_BOT.format(api=slack.api_url))
+    r_and_d = spike(model="r&d-<custom>")
+    assert deliver(cfg, [budget(step=3, severity="critical", observed="5210.37"), r_and_d], T0) == []
+    (msg,) = slack.messages()
+    blocks = msg["blocks"]
+    assert [b["type"] for b in blocks] == ["header", "section", "context", "divider", "section", "divider"]
+    assert blocks[0]["text"] == {"type": "plain_text", "text": "spendwatch: 2 alerts: 1 critical, 1 warning",
+                                 "emoji": True}
+    assert blocks[1]["text"]["text"] == (":red_circle: *OpenAI budget 'prod' at 104% ($5,210 of $5,000)* (critical)\n"
+                                         "Budget prod for November 2026: $5210.37 spent")
+    # The crossed threshold equals the budget here, so it is not repeated.
+    assert [f["text"] for f in blocks[1]["fields"]] == ["*Observed*\n$5,210.37", "*Budget*\n$5,000.00",
+                                                       "*Period*\n2026-11-01 00:00 – 2026-12-01 00:00 UTC"]
+    assert blocks[2]["elements"][0]["text"] == "*Drivers:* model gpt-4.1: +$2,200 (83% of the change)"
+    assert "model r&amp;d-&lt;custom&gt;" in blocks[4]["text"]["text"]
+    assert msg["text"].startswith("spendwatch: 2 alerts: 1 critical, 1 warning\n[CRITICAL] OpenAI budget 'prod'")
