@@ -75,7 +75,9 @@ class EmailSink:
         cid = make_msgid(idstring="chart", domain="spendwatch.local")
         msg.add_alternative(digest_html(digest, cid[1:-1] if digest.chart_png else None), subtype="html")
         if digest.chart_png:
-            msg.get_payload()[1].add_related(digest.chart_png, maintype="image", subtype="png", cid=cid,
+            html_part = msg.get_body(("html",))
+            assert isinstance(html_part, EmailMessage)
+            html_part.add_related(digest.chart_png, maintype="image", subtype="png", cid=cid,
                                              filename=digest.chart_filename, disposition="inline")
         return msg
 

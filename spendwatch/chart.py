@@ -30,7 +30,7 @@ def render_chart(days: list[date], series: dict[str, list[Decimal]], title: str)
     for i, (provider, values) in enumerate(ordered):
         heights = [float(v) for v in values]  # pixels, not money
         ax.bar(xs, heights, bottom=bottom, width=0.8, label=provider, color=COLOURS[i % len(COLOURS)])
-        bottom = [b + h for b, h in zip(bottom, heights)]
+        bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
     if not ordered:
         ax.text(0.5, 0.5, "no spend recorded in these 30 days", ha="center", va="center", transform=ax.transAxes)
     ax.set_title(title, fontsize=12, loc="left")

@@ -258,7 +258,7 @@ def run_digest(config: Config, now: datetime, send: bool, *, chart: bool = True)
     results: list[Optional[str]] = []
     with ThreadPoolExecutor(max_workers=max(1, len(targets)), thread_name_prefix="digest") as pool:
         results = list(pool.map(lambda sc: _send_one(sc, digest), targets))
-    sent = [sc.name for sc, r in zip(targets, results) if r is None]
+    sent = [sc.name for sc, r in zip(targets, results, strict=True) if r is None]
     return DigestRun(digest, sent, [r for r in results if r is not None])
 
 

@@ -102,9 +102,9 @@ class _Handler(BaseHTTPRequestHandler):
             except OSError:
                 pass
             return  # the client gave up: not accepted, not recorded
-        if isinstance(failure, tuple):
-            status, payload = failure
-            self._reply(status, {"Content-Type": "text/plain"}, payload)
+        if isinstance(failure, tuple):  # (status, body) or (status, body, headers)
+            status, payload, *extra = failure
+            self._reply(status, {"Content-Type": "text/plain", **(extra[0] if extra else {})}, payload)
             return
         if isinstance(failure, int):
             self._reply(failure, {"Content-Type": "text/plain"}, b"server_error")

@@ -297,3 +297,14 @@ def test_slack_block_kit_message(tmp_path: Path, slack: SlackServer) -> None:
     assert blocks[2]["elements"][0]["text"] == "*Drivers:* model gpt-4.1: +$2,200 (83% of the change)"
     assert "model r&amp;d-&lt;custom&gt;" in blocks[4]["text"]["text"]
     assert msg["text"].startswith("spendwatch: 2 alerts: 1 critical, 1 warning\n[CRITICAL] OpenAI budget 'prod'")
+
+
+@pytest.mark.usefixtures("secrets_env")
+@pytest.mark.parametrize("route", ["hook", "bot"])
+def test_slack_rate_limit_honours_retry_after(tmp_path: Path, slack: SlackServer, route: str) -> None:
+    """429 + Retry-After is handled inside slack-sdk (RateLimitErrorRetryHandler), even with retries = 0."""
+    sink = SLACK_HOOK if route == "hook" else SLACK_BOT.format(api=slack.api_url)
+    _, cfg = write_config(tmp_path, sink)
+    slack.fail = [(429, b"rate_limited", {"Retry-After": "1"})]
+    assert deliver(cfg, [budget()], T0) == []
+    assert len(slack.messages()) == 1 and slack.fail == []
