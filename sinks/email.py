@@ -15,14 +15,8 @@ authentication failures, a server without STARTTLS/AUTH, and certificate problem
 from __future__ import annotations
 
 import html
-import smtplib
-import socket
-import ssl
 from dataclasses import dataclass
-from email import policy as email_policy
-from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
-from typing import Any, Literal, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Literal, Optional, Sequence
 
 from spendwatch.config import Secret
 from spendwatch.errors import PermanentSinkError, RetryableSinkError
@@ -32,6 +26,10 @@ from spendwatch.redact import redact
 from . import SINKS
 from ._base import DeliveryOptions
 from ._notice import Notice, driver_lines, figures, headline, period_text, render_text, subject, summary
+
+if TYPE_CHECKING:  # smtplib, ssl and email are imported when sending: config validation imports every sink
+    import ssl
+    from email.message import EmailMessage
 
 SEVERITY_COLOUR = {"critical": "#c62828", "warning": "#ef6c00", "info": "#1565c0"}
 
@@ -61,7 +59,7 @@ class EmailSink:
         self.options: EmailSink.Options = config.options
 
     # ------------------------------------------------------------------------------------------ messages
-    def build(self, items: Sequence[Finding | Notice]) -> EmailMessage:
+    def build(self, items: Sequence[Finding | Notice]) -> "EmailMessage":
         notes = [Notice.of(x) for x in items]
         msg = self._envelope(subject(notes))
         cap = self.options.max_alerts
@@ -69,7 +67,10 @@ class EmailSink:
         msg.add_alternative(alerts_html(notes, cap), subtype="html")
         return msg
 
-    def build_digest(self, digest: Any) -> EmailMessage:
+    def build_digest(self, digest: Any) -> "EmailMessage":
+        from email.message import EmailMessage
+        from email.utils import make_msgid
+
         msg = self._envelope(f"[spendwatch] {digest.title}")
         msg.set_content(digest.text + "\n")
         cid = make_msgid(idstring="chart", domain="spendwatch.local")
@@ -81,7 +82,11 @@ class EmailSink:
                                              filename=digest.chart_filename, disposition="inline")
         return msg
 
-    def _envelope(self, subj: str) -> EmailMessage:
+    def _envelope(self, subj: str) -> "EmailMessage":
+        from email import policy as email_policy
+        from email.message import EmailMessage
+        from email.utils import formatdate, make_msgid
+
         o = self.options
         # Python folds a long subject by moving all of it to a continuation line, which some clients show
         # with a leading space; 200 stays far below RFC 5322's 998-character limit.
@@ -100,11 +105,17 @@ class EmailSink:
         self.deliver(self.build_digest(digest))
 
     # ------------------------------------------------------------------------------------------ transport
-    def _tls(self) -> ssl.SSLContext:
+    def _tls(self) -> "ssl.SSLContext":
+        import ssl
+
         return ssl.create_default_context(cafile=self.options.ca_file) if self.options.ca_file \
             else ssl.create_default_context()
 
-    def deliver(self, msg: EmailMessage) -> None:
+    def deliver(self, msg: "EmailMessage") -> None:
+        import smtplib
+        import socket
+        import ssl
+
         o = self.options
         where = f"SMTP {o.host}:{o.port}"
         user = o.username.get() if o.username else None
