@@ -158,3 +158,14 @@ def test_digest_cli(tmp_path: Path, cli: Any, hook: WebhookServer) -> None:
 def test_sparkline() -> None:
     assert sparkline([Decimal(0), Decimal(1), Decimal(7)]) == " ▂█"
     assert sparkline([Decimal(0), Decimal(0)]) == "▁▁"
+
+
+def test_yesterday_is_decided_in_daemon_timezone(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    cfg = prepare(tmp_path, "")
+    cfg = replace(cfg, daemon=replace(cfg.daemon, timezone="America/Los_Angeles"))
+    at = datetime(2026, 11, 26, 6, 0, tzinfo=timezone.utc)  # 22:00 on 25 Nov in Los Angeles
+    d = run_digest(cfg, at, send=False, chart=False).digest
+    assert d.day == date(2026, 11, 24)
+    assert d.total == Decimal(93) + Decimal(40) + Decimal("25.50")  # gpt-4.1 on day 33 is $93
