@@ -378,6 +378,13 @@ class _Bad:
 _BAD = _Bad()
 
 
+def toml_key(field_name: str) -> str:
+    """A field named after a Python keyword plus "_" (`from_`) is written without the "_" (`from`)."""
+    import keyword
+
+    return field_name[:-1] if field_name.endswith("_") and keyword.iskeyword(field_name[:-1]) else field_name
+
+
 def parse_options(cls: type, table: dict[str, Any], path: tuple[Any, ...], probs: _Problems,
                   skip: frozenset[str] = frozenset()) -> Any:
     """Build dataclass `cls` from `table`, reporting unknown keys, missing required ones and bad types."""
@@ -412,11 +419,12 @@ def parse_options(cls: type, table: dict[str, Any], path: tuple[Any, ...], probs
                 continue
             kwargs[name] = Secret(key=format_path(path + (name,)), env=env, file=file)
             continue
-        known.add(name)
-        if name in table:
-            kwargs[name] = _convert(table[name], tp, path + (name,), probs)
+        key = toml_key(name)
+        known.add(key)
+        if key in table:
+            kwargs[name] = _convert(table[key], tp, path + (key,), probs)
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:  # type: ignore[misc]
-            probs.add(path + (name,), "missing (required)")
+            probs.add(path + (key,), "missing (required)")
             kwargs[name] = _BAD
     for key in table:
         if key not in known:
