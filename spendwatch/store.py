@@ -118,9 +118,7 @@ class Store:
                 except Exception:
                     self.conn.execute("ROLLBACK")
                     raise
-        if not self.read_only:
-            views.create_views(self.conn, allocation, temp=False)
-        views.create_views(self.conn, allocation, temp=True)
+        views.ensure_views(self.conn, allocation, read_only=self.read_only)
 
     def _applied_migrations(self) -> list[str]:
         exists = self.conn.execute(
