@@ -54,7 +54,8 @@ class UnpricedModel:
             drivers = [{"dimension": "api_key_id", "value": mask_key(k), "tokens": int(t),
                         "share": (Decimal(int(t)) / Decimal(int(tokens))).quantize(Decimal("0.01"), ROUND_HALF_UP)}
                        for p, m, k, t in keys if p == provider and m == model][:5]
-            msg = (f"{provider_name(provider)} model {model} used {int(tokens):,} tokens in {int(requests):,} requests "
+            reqs = f" in {int(requests):,} requests" if requests else ""
+            msg = (f"{provider_name(provider)} model {model} used {int(tokens):,} tokens{reqs} "
                    f"since {first:%Y-%m-%d %H:%M} UTC with no known price, so their cost is missing from every "
                    f"total; add a price override or update genai-prices")
             out.append(Finding("unpriced_model", "warning", {"provider": provider, "model": model}, first, last, msg,
