@@ -152,7 +152,6 @@ class Budget:
                   o: "Budget.Options", spent: Decimal, words: str, drivers: Any) -> Optional[Finding]:
         conn = store.conn
         t = today(now)
-        lo = t - timedelta(days=7 * o.forecast_weeks + o.max_lag_days + 1)
         rel = spend_rel(store, now)
         first, last = conn.execute(
             f"SELECT min(day), max(day) FROM {rel} WHERE {cond} AND cost_usd IS NOT NULL").fetchone()

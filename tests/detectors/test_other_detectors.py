@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
 
 import tests.plugins.keyed  # noqa: F401  (registers the test-keyed source type)
 from spendwatch.store import Store, Window
 
-from .helpers import D, at, config, day_rows, hour_rows, load, run
+from .helpers import D, at, config, day_rows, load, run
 
 KEY_A, KEY_B = "sk-proj-aaaaaaaaabcd", "sk-proj-bbbbbbbb1234"
 
