@@ -5,8 +5,10 @@ at each level (default: per API key and per provider × model). The judged hour 
 before `now`. An hour is elevated when its spend is at least `min_usd_per_hour` and at least `min_ratio` ×
 the reference, where the reference is the larger of
   * the median of the same hour of the week over the previous `baseline_weeks` weeks, and
-  * the 90th percentile of all hours of the `recent_days` before the evaluation window,
-so a nightly batch (same hour every day or every week) or a bursty key is not a runaway. Fires while the
+  * the 90th percentile of all hours in the `recent_days` that end a day before that hour (the day's gap
+    keeps a loop of up to 24 hours out of its own reference),
+so a nightly batch (same hour every day or every week) or a bursty key is not a runaway. Each hour is
+judged on data before it only, so `run` (one hour) and `fire_times` (a whole backtest in one query) agree. Fires while the
 last complete hour is elevated; the trailing run of elevated hours (within `lookback_hours`) dates the
 onset, which is the finding's identity: one loop, one key, however many hours it lasts.
 Cold start: series younger than `min_history_days` are skipped (a new key's first spend is new_spender's).
