@@ -30,6 +30,7 @@ from typing import Any, Callable, Optional, Sequence
 from spendwatch.errors import InputFileError
 from spendwatch.timeutil import day_start, utcnow
 
+BAD_VALUE = "spendwatch: value out of range"  # raised by SQL error() for values a cast would accept
 # DuckDB may use this much memory per import before spilling to <store>.tmp (env overrides, e.g. "4GB").
 IMPORT_MEMORY_LIMIT = os.environ.get("SPENDWATCH_IMPORT_MEMORY_LIMIT", "1GB")
 
@@ -330,10 +331,9 @@ def _replace(conn: Any, kind: str, import_id: int, plan: Plan, window_cls: Any) 
 def diagnose(conn: Any, path: str, reader: str, plan: Plan, exc: BaseException) -> InputFileError:
     """The slow path after a failed import: name the first bad line and column."""
     text = str(exc)
-    if "Conversion Error" not in text and "Could not convert" not in text and "Invalid Input" not in text \
-            and "CSV Error" not in text:
-        return reader_error(path, exc)
-    if "CSV Error on Line" in text:
+    conversion = any(s in text for s in ("Conversion Error", "Could not convert", "Error when converting",
+                                         "Could not parse", BAD_VALUE))
+    if not conversion:
         return reader_error(path, exc)
     if plan.checks:
         bad = " OR ".join(f"NOT coalesce({c.ok}, FALSE)" for c in plan.checks)
@@ -354,6 +354,8 @@ def diagnose(conn: Any, path: str, reader: str, plan: Plan, exc: BaseException) 
             where = f"{path}:{row[0] + 1}" if container(path) == "csv" else (
                 f"{path}:{row[0]}" if container(path) == "jsonl" else f"{path}: row {row[0]}")
             return InputFileError(f'{where}: column {check.column}: {check.why} ("{row[2]}")')
+    if "CSV Error on Line" in text:
+        return reader_error(path, exc)
     first = re.sub(r"^[A-Za-z ]*Error: ", "", text.splitlines()[0])
     return InputFileError(f"{path}: {first}")
 
@@ -377,8 +379,9 @@ def instant_ok(expr: str) -> str:
 
 
 def count(expr: str) -> str:
-    """A whole non-negative count from text or number; '' is NULL."""
-    return f"CAST(nullif(trim(CAST({expr} AS VARCHAR)), '') AS BIGINT)"
+    """A whole non-negative count from text or number; '' is NULL; a negative one fails the import."""
+    v = f"CAST(nullif(trim(CAST({expr} AS VARCHAR)), '') AS BIGINT)"
+    return f"(CASE WHEN {v} < 0 THEN error('{BAD_VALUE}') ELSE {v} END)"
 
 
 def count_ok(expr: str) -> str:
