@@ -266,7 +266,7 @@ def run_import(store: Any, path: str, *, fmt: str, kind: str, source: str,
         for c in RECORD_COLUMNS:
             items.append(f"{exprs.get(c, DEFAULTS.get(c, 'NULL'))} AS {c}")
         selects.append(f"SELECT {', '.join(items)}, {int(import_id)} AS import_id "
-                       f"FROM {part.from_.format(src=reader)} WHERE {part.where}")
+                       f"FROM {part.from_.replace('{src}', reader)} WHERE {part.where}")
     insert = (f"INSERT INTO records ({', '.join(RECORD_COLUMNS)}, import_id) " + " UNION ALL ".join(selects))
     saved = _tune(conn)
     failure: Optional[BaseException] = None
@@ -337,6 +337,9 @@ def diagnose(conn: Any, path: str, reader: str, plan: Plan, exc: BaseException) 
         return reader_error(path, exc)
     if plan.checks:
         bad = " OR ".join(f"NOT coalesce({c.ok}, FALSE)" for c in plan.checks)
+        kept = [p.where for p in plan.parts if p.from_ == "{src}"]  # rows the import would keep
+        if kept:
+            bad = f"({bad}) AND ({' OR '.join(kept)})"
         which = " ".join(f"WHEN NOT coalesce({c.ok}, FALSE) THEN {i}" for i, c in enumerate(plan.checks))
         values = " ".join(f"WHEN NOT coalesce({c.ok}, FALSE) THEN CAST({c.value} AS VARCHAR)" for c in plan.checks)
         threads = conn.execute("SELECT current_setting('threads')").fetchone()[0]

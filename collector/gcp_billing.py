@@ -102,7 +102,7 @@ def plan(cols: Columns, path: str) -> Plan:
             "cost_usd": money("cr_.amount"), "covers_usage": "FALSE",
         })
         parts.append(Part(credit, where=f"{keep} AND cr_.amount IS NOT NULL AND {money('cr_.amount')} <> 0",
-                          from_=f"(SELECT *, unnest({lst}) AS cr_ FROM {{src}})"))
+                          from_=f"(SELECT *, unnest({lst}) AS cr_ FROM " + "{src})"))
     checks = [Check("usage_start_time", start, instant_ok(start), "not a timestamp"),
               Check("cost", cost, money_ok(cost), "not a number")]
     if end:
