@@ -82,3 +82,22 @@ def test_unknown_format_is_a_source_error(tmp_path):
     assert out.returncode == 1
     assert out.stderr.strip().splitlines()[-1].startswith(
         "spendwatch: sources.inbox.format: unknown import format 'excel' (known: anthropic-costs-csv, auto, ")
+
+
+def test_broken_file_is_a_finding(tmp_path):
+    """`detect --json` reports a broken inbox file (detector import_errors) until it imports."""
+    import json
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    cfg = tmp_path / "spendwatch.toml"
+    cfg.write_text('[store]\npath = "spend.duckdb"\n\n[[sources]]\nname = "logs"\ntype = "files"\n'
+                   'path = "inbox/*.csv"\nformat = "litellm"\n')
+    (inbox / "x.csv").write_text("request_id,startTime,spend\nr1,2026-11-01 00:00:00,abc\n")
+    assert cli(cfg, "collect").returncode == 1
+    out = cli(cfg, "detect", "--json", "--no-send")
+    assert out.returncode == 0, out.stderr
+    found = [f for f in json.loads(out.stdout) if f["detector"] == "import_errors"]
+    assert [(f["severity"], f["scope"]["source"], f["scope"]["path"], f["message"]) for f in found] == [
+        ("warning", "logs", str((inbox / "x.csv").resolve()),
+         f'Export file not imported (litellm): {inbox / "x.csv"}:2: column spend: not a number ("abc")')]
