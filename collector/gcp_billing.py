@@ -93,9 +93,11 @@ def plan(cols: Columns, path: str) -> Plan:
     parts = [Part(base, where=keep)]
     credits = cols.ref("credits")
     if credits:
-        ctype = cols.type_of("credits").upper()
-        lst = credits if ctype.endswith("[]") or ctype.startswith("STRUCT") else \
-            f"from_json(coalesce(nullif(trim(CAST({credits} AS VARCHAR)), ''), '[]'), '{CREDIT_TYPE}')"
+        # CSV: BigQuery's JSON text; JSONL/Parquet: a LIST of STRUCT (or of JSON/NULL when every row of the
+        # sample had no credits), normalised through JSON so the fields are always typed the same way.
+        text = (f"CAST({credits} AS VARCHAR)" if cols.type_of("credits").upper() == "VARCHAR"
+                else f"CAST(to_json({credits}) AS VARCHAR)")
+        lst = f"from_json(coalesce(nullif(trim({text}), ''), '[]'), '{CREDIT_TYPE}')"
         credit = dict(common)
         credit.update({
             "line_item": "'credit: ' || coalesce(nullif(cr_.full_name, ''), nullif(cr_.name, ''), cr_.type, 'credit')",
