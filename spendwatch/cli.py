@@ -18,6 +18,7 @@ import click
 from .output import output_option
 
 ALLOWED_SQL = {"SELECT", "EXPLAIN"}
+QUIET_COMMANDS = {"sql", "report", "status", "check-config"}  # read-only: nothing to log, so skip the setup
 
 
 class Ctx:
@@ -126,9 +127,10 @@ def main(ctx: click.Context, config_path: Optional[str], store_path: Optional[st
          log_level: Optional[str]) -> None:
     """spendwatch: collect LLM API usage and cost into DuckDB, detect budget breaches and anomalies, alert."""
     ctx.obj = Ctx(config_path, store_path, debug)
-    from .logs import setup_logging
+    if ctx.invoked_subcommand not in QUIET_COMMANDS or log_level or debug:
+        from .logs import setup_logging
 
-    setup_logging(log_level or ("debug" if debug else "warning"))
+        setup_logging(log_level or ("debug" if debug else "warning"))
 
 
 # ------------------------------------------------------------------------------------------------- sql
@@ -248,13 +250,40 @@ def detect(obj: Ctx, at: Any, as_json: bool, no_send: bool) -> None:
     else:
         from sinks.console import render_text
 
-        click.echo(render_text(findings) if findings else "no findings")
+        click.echo(render_text(findings, cfg) if findings else "no findings")
     if not no_send:
         problems = deliver(cfg, findings, now)
         for p in problems:
             click.echo(f"spendwatch: {p}", err=True)
         if problems:
             sys.exit(1)
+
+
+@main.command()
+@click.option("--send", is_flag=True, help="Deliver it to every sink with `digest` on (else only print it).")
+@click.option("--at", callback=_instant, metavar="T", help="As of T (default now): the digest covers the day before.")
+@click.option("--chart", "chart_path", metavar="PATH", type=click.Path(dir_okay=False),
+              help="Also write the 30-day PNG chart to PATH.")
+@click.pass_obj
+def digest(obj: Ctx, send: bool, at: Any, chart_path: Optional[str]) -> None:
+    """The daily digest: yesterday's spend, budgets to date, open alerts, a 30-day chart."""
+    from .digest import run_digest
+    from .timeutil import utcnow
+
+    cfg = obj.config()
+    result = run_digest(cfg, at or utcnow(), send)
+    if chart_path and result.digest.chart_png:
+        with open(chart_path, "wb") as fh:
+            fh.write(result.digest.chart_png)
+    if not send:
+        click.echo(result.digest.text)
+        return
+    for name in result.sent:
+        click.echo(f"digest sent to {name}")
+    for p in result.problems:
+        click.echo(f"spendwatch: {p}", err=True)
+    if result.problems:
+        sys.exit(1)
 
 
 @main.command()

@@ -37,6 +37,7 @@ MATCH_COLUMNS = (
     "provider", "source", "account_id", "project_id", "workspace_id", "api_key_id", "user_id", "model",
     "service_tier", "line_item", "granularity", "cost_basis", "team",
 )
+SECTIONS = ("store", "sources", "budgets", "allocation", "sinks", "daemon", "detectors", "prices")
 DEFAULT_CONFIG_PATHS = ("./spendwatch.toml", "/etc/spendwatch/config.toml")
 
 
@@ -89,6 +90,12 @@ def _registered(value: str) -> str:
     return value
 
 
+class Ratio(Decimal):
+    """A share such as a budget threshold (0.8 = 80%). Unlike money, TOML floats are accepted: they are
+    converted through their shortest decimal repr ("0.8" → Decimal("0.8")), which is exact for what a
+    person types."""
+
+
 Severity = Literal["info", "warning", "critical"]
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
 
@@ -115,7 +122,7 @@ class BudgetConfig:
     amount: Decimal
     period: Literal["day", "week", "month"] = "month"
     match: dict[str, Any] = field(default_factory=dict)
-    thresholds: list[Decimal] = field(default_factory=lambda: [Decimal("0.5"), Decimal("0.8"), Decimal("1.0")])
+    thresholds: list[Ratio] = field(default_factory=lambda: [Decimal("0.5"), Decimal("0.8"), Decimal("1.0")])
     forecast: bool = True
 
 
@@ -123,6 +130,35 @@ class BudgetConfig:
 class AllocationRule:
     team: str
     match: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PriceOverride:
+    """A negotiated rate ([[prices]]): USD per million tokens for models matching `model` (a glob).
+
+    Cached-input and cache-write prices default to the input price when not given; `since`/`until`
+    (YYYY-MM-DD, until exclusive) date the rate. The first matching entry wins over genai-prices.
+    """
+
+    model: str
+    input_per_mtok: Decimal
+    output_per_mtok: Decimal
+    provider: str = "*"
+    cached_input_per_mtok: Optional[Decimal] = None
+    cache_write_per_mtok: Optional[Decimal] = None
+    since: Optional[str] = None
+    until: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        from datetime import date
+
+        for name in ("since", "until"):
+            value = getattr(self, name)
+            if value is not None:
+                try:
+                    date.fromisoformat(value)
+                except ValueError:
+                    raise ValueError(f'{name}: not a date ("{value}"); use YYYY-MM-DD') from None
 
 
 @dataclass(frozen=True)
@@ -158,6 +194,7 @@ class Config:
     sinks: list[SinkConfig]
     daemon: DaemonConfig
     detectors: dict[str, DetectorConfig]
+    prices: list[PriceOverride] = field(default_factory=list)
 
     def source(self, name: str) -> SourceConfig:
         for s in self.sources:
@@ -225,12 +262,17 @@ class _Problems:
     def __init__(self, file: str, text: str) -> None:
         self.file = file
         self.locator = _Locator(text)
-        self.items: list[str] = []
+        self._found: list[tuple[int, int, str]] = []
 
     def add(self, path: tuple[Any, ...], message: str) -> None:
         line = self.locator.line_of(path)
         where = f"{self.file}:{line}" if line else self.file
-        self.items.append(f"{where}: {format_path(path)}: {message}")
+        self._found.append((line or 0, len(self._found), f"{where}: {format_path(path)}: {message}"))
+
+    @property
+    def items(self) -> list[str]:
+        """In file order (problems without a line first), so the report reads top to bottom."""
+        return [text for _, _, text in sorted(self._found)]
 
 
 def format_path(path: tuple[Any, ...]) -> str:
@@ -257,6 +299,18 @@ def _convert(value: Any, tp: Any, path: tuple[Any, ...], probs: _Problems) -> An
             probs.add(path, f"must be one of {', '.join(map(str, args))} (got {value!r})")
             return _BAD
         return value
+    if tp is Ratio:
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            probs.add(path, f"not a number ({value!r})")
+            return _BAD
+        try:
+            r = Decimal(repr(value) if isinstance(value, float) else str(value).strip())
+            if not r.is_finite():
+                raise InvalidOperation
+            return r
+        except InvalidOperation:
+            probs.add(path, f'not a number ("{value}")')
+            return _BAD
     if tp is Decimal:
         if isinstance(value, bool) or not isinstance(value, (str, int)):
             if isinstance(value, float):
@@ -324,6 +378,13 @@ class _Bad:
 _BAD = _Bad()
 
 
+def toml_key(field_name: str) -> str:
+    """A field named after a Python keyword plus "_" (`from_`) is written without the "_" (`from`)."""
+    import keyword
+
+    return field_name[:-1] if field_name.endswith("_") and keyword.iskeyword(field_name[:-1]) else field_name
+
+
 def parse_options(cls: type, table: dict[str, Any], path: tuple[Any, ...], probs: _Problems,
                   skip: frozenset[str] = frozenset()) -> Any:
     """Build dataclass `cls` from `table`, reporting unknown keys, missing required ones and bad types."""
@@ -339,26 +400,31 @@ def parse_options(cls: type, table: dict[str, Any], path: tuple[Any, ...], probs
             env, file = table.get(f"{name}_env"), table.get(f"{name}_file")
             if env is not None and file is not None:
                 probs.add(path + (f"{name}_env",), f"give either {name}_env or {name}_file, not both")
+                kwargs[name] = _BAD
                 continue
             if env is None and file is None:
                 if f.default is dataclasses.MISSING:
                     probs.add(path + (f"{name}_env",), f"missing: set {name}_env (an environment variable name) or {name}_file")
+                    kwargs[name] = _BAD
                 continue
             ref_key = f"{name}_env" if env is not None else f"{name}_file"
             ref_val = env if env is not None else file
             if not isinstance(ref_val, str) or not ref_val:
                 probs.add(path + (ref_key,), "expected the name of an environment variable or a file path")
+                kwargs[name] = _BAD
                 continue
             if env is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", env):
                 probs.add(path + (ref_key,), f"not an environment variable name ({env!r}); put the secret in the environment, not in this file")
+                kwargs[name] = _BAD
                 continue
             kwargs[name] = Secret(key=format_path(path + (name,)), env=env, file=file)
             continue
-        known.add(name)
-        if name in table:
-            kwargs[name] = _convert(table[name], tp, path + (name,), probs)
+        key = toml_key(name)
+        known.add(key)
+        if key in table:
+            kwargs[name] = _convert(table[key], tp, path + (key,), probs)
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:  # type: ignore[misc]
-            probs.add(path + (name,), "missing (required)")
+            probs.add(path + (key,), "missing (required)")
             kwargs[name] = _BAD
     for key in table:
         if key not in known:
@@ -438,19 +504,21 @@ def parse_config(text: str, path: str = "spendwatch.toml") -> Config:
         raise ConfigError([f"{where}: not valid TOML ({exc})"]) from None
     probs = _Problems(path, text)
     for key in raw:
-        if key not in ("store", "sources", "budgets", "allocation", "sinks", "daemon", "detectors"):
-            hint = _closest(key, ["store", "sources", "budgets", "allocation", "sinks", "daemon", "detectors"])
+        if key not in SECTIONS:
+            hint = _closest(key, list(SECTIONS))
             probs.add((key,), "unknown section" + (f" (did you mean {hint!r}?)" if hint else ""))
 
     store = parse_options(StoreConfig, raw.get("store", {}), ("store",), probs)
-    daemon = parse_options(DaemonConfig, raw.get("daemon", {}), ("daemon",), probs)
-    if daemon is not _BAD:
-        try:
-            from zoneinfo import ZoneInfo
+    daemon_raw = raw.get("daemon", {})
+    daemon = parse_options(DaemonConfig, daemon_raw, ("daemon",), probs)
+    tz = daemon_raw.get("timezone") if isinstance(daemon_raw, dict) else None
+    if isinstance(tz, str):
+        from zoneinfo import ZoneInfo
 
-            ZoneInfo(daemon.timezone)
+        try:
+            ZoneInfo(tz)
         except Exception:
-            probs.add(("daemon", "timezone"), f'unknown time zone ("{daemon.timezone}"); use an IANA name such as "Europe/Berlin"')
+            probs.add(("daemon", "timezone"), f'unknown time zone ("{tz}"); use an IANA name such as "Europe/Berlin"')
             daemon = _BAD
 
     from collector import COLLECTORS
@@ -463,8 +531,9 @@ def parse_config(text: str, path: str = "spendwatch.toml") -> Config:
     budgets = []
     for i, t in enumerate(_table_list(raw, "budgets", probs)):
         b = parse_options(BudgetConfig, t, ("budgets", i), probs)
+        if isinstance(t.get("match"), dict):
+            _check_match(t["match"], ("budgets", i, "match"), probs)
         if b is not _BAD:
-            _check_match(b.match, ("budgets", i, "match"), probs)
             if b.amount <= 0:
                 probs.add(("budgets", i, "amount"), f'must be positive ("{b.amount}")')
             for j, th in enumerate(b.thresholds):
@@ -474,11 +543,14 @@ def parse_config(text: str, path: str = "spendwatch.toml") -> Config:
     allocation = []
     for i, t in enumerate(_table_list(raw, "allocation", probs)):
         a = parse_options(AllocationRule, t, ("allocation", i), probs)
+        if isinstance(t.get("match"), dict):
+            _check_match(t["match"], ("allocation", i, "match"), probs)
         if a is not _BAD:
-            _check_match(a.match, ("allocation", i, "match"), probs)
             if "team" in a.match:
                 probs.add(("allocation", i, "match", "team"), "an allocation rule cannot match on the team it assigns")
         allocation.append(a)
+    prices = [parse_options(PriceOverride, t, ("prices", i), probs)
+              for i, t in enumerate(_table_list(raw, "prices", probs))]
     sinks = []
     for i, t in enumerate(_table_list(raw, "sinks", probs)):
         sinks.append(_parse_plugin_entry(t, ("sinks", i), SINKS, "sink", probs, _parse_sink))
@@ -508,7 +580,7 @@ def parse_config(text: str, path: str = "spendwatch.toml") -> Config:
     if probs.items:
         raise ConfigError(probs.items)
     return Config(path=path, store=store, sources=sources, budgets=budgets, allocation=allocation,
-                  sinks=sinks, daemon=daemon, detectors=detectors)
+                  sinks=sinks, daemon=daemon, detectors=detectors, prices=prices)
 
 
 @dataclass(frozen=True)
