@@ -10,7 +10,7 @@ Rows written by API collectors keep import_id NULL.
 from . import migration
 
 
-@migration("0002_import_lineage")
+@migration("0003_import_lineage")
 def import_lineage(conn) -> None:  # type: ignore[no-untyped-def]
     conn.execute("CREATE SEQUENCE IF NOT EXISTS import_id_seq START 1")
     conn.execute("ALTER TABLE records ADD COLUMN import_id BIGINT")
