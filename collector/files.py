@@ -48,6 +48,10 @@ class FilesCollector:
         path: str
         format: str = "auto"
 
+        def describe(self) -> str:
+            """For check-config's plan: what each run does (files carry their own time span)."""
+            return f"importing new or changed {self.format} files matching {self.path}"
+
     kinds = (KIND,)
     default_lookback = "1d"  # unused: files carry their own span
 

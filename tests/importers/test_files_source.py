@@ -101,3 +101,12 @@ def test_broken_file_is_a_finding(tmp_path):
     assert [(f["severity"], f["scope"]["source"], f["scope"]["path"], f["message"]) for f in found] == [
         ("warning", "logs", str((inbox / "x.csv").resolve()),
          f'Export file not imported (litellm): {inbox / "x.csv"}:2: column spend: not a number ("abc")')]
+
+
+def test_check_config_describes_the_inbox(tmp_path):
+    cfg = tmp_path / "spendwatch.toml"
+    cfg.write_text('[store]\npath = "spend.duckdb"\n\n[[sources]]\nname = "inbox"\ntype = "files"\n'
+                   'path = "/srv/inbox/*.parquet"\nformat = "aws-cur"\ninterval = "6h"\n')
+    out = cli(cfg, "check-config")
+    assert out.returncode == 0, out.stderr
+    assert "  inbox: files every 6h, importing new or changed aws-cur files matching /srv/inbox/*.parquet\n" in out.stdout
