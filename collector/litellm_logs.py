@@ -8,7 +8,8 @@ reconcile against, or double count with, an OpenAI/Anthropic bill collected dire
 `custom_llm_provider` and `call_type` are kept in `line_item` as "<provider>/<call_type>"),
 ts = startTime (UTC, as LiteLLM writes it), account_id = organization_id, project_id = team_id,
 api_key_id = api_key (the SHA-256 hash LiteLLM stores, never a key), user_id = user, model = model,
-input_tokens = prompt_tokens, output_tokens = completion_tokens, requests = 1.
+input_tokens = prompt_tokens, output_tokens = completion_tokens, requests = 1, tags = {"end_user": …}
+when the request named a customer (as the LiteLLM API collector stores it).
 
 Replace rule: a SpendLogs export is every request of a time range, so the file covers [first startTime,
 last startTime] for its source; importing it replaces that source's LiteLLM rows in exactly that span.
@@ -24,6 +25,12 @@ from ._files import (Check, Columns, Part, Plan, count, count_ok, instant, insta
                      run_import)
 
 KIND = "litellm"
+
+
+def end_user_tags(end_user: str) -> str:
+    """'{"end_user": "…"}' exactly as json.dumps writes it for the API collector's rows."""
+    return (f"CASE WHEN {end_user} IS NOT NULL THEN "
+            + "'{\"end_user\": ' || CAST(to_json(" + end_user + ") AS VARCHAR) || '}' END")
 
 
 def plan(cols: Columns, path: str) -> Plan:
@@ -44,6 +51,8 @@ def plan(cols: Columns, path: str) -> Plan:
         "input_tokens": count(prompt) if prompt else "NULL",
         "output_tokens": count(completion) if completion else "NULL",
         "requests": "1",
+        # the customer (`end_user`) as the LiteLLM API collector stores it, so both sources read alike
+        "tags": end_user_tags(t("end_user")) if cols.has("end_user") else "NULL",
         "cost_usd": money(spend), "cost_basis": "'billed'", "currency": "'USD'",
     }
     checks = [Check("startTime", start, instant_ok(start), "not a timestamp"),

@@ -33,7 +33,7 @@ def spend_logs(start: datetime, hours: int, per_hour: int = 3, spend_scale: str 
                 "model_group": "default", "custom_llm_provider": ["openai", "anthropic"][i % 2],
                 "user": f"user{i % 2}", "metadata": '{"user_api_key_alias": "svc, a", "status": "success"}',
                 "cache_hit": "False", "request_tags": '["prod"]', "team_id": f"team{i % 2}",
-                "organization_id": "org1", "end_user": "", "status": "success",
+                "organization_id": "org1", "end_user": "cust-7" if i == 0 else "", "status": "success",
             })
     return rows
 
@@ -51,9 +51,11 @@ def test_csv_exact_totals_and_mapping(imp, tmp_path):
     assert (n, cost) == (72, dsum(r["spend"] for r in rows))
     assert inp == sum(r["prompt_tokens"] for r in rows) and out == sum(r["completion_tokens"] for r in rows)
     first = imp.one("""SELECT record_type, cost_basis, granularity, provider, account_id, project_id, api_key_id,
-                              user_id, model, line_item, requests, covers_usage, kind FROM records ORDER BY ts LIMIT 1""")
+                              user_id, model, line_item, requests, covers_usage, kind, tags FROM records
+                              ORDER BY ts LIMIT 2""")
     assert first == ("usage", "billed", "request", "litellm", "org1", "team0", "hash00" * 8, "user0", "gpt-4o",
-                     "openai/acompletion", 1, False, "litellm")
+                     "openai/acompletion", 1, False, "litellm", '{"end_user": "cust-7"}')
+    assert imp.query("SELECT count(*) FROM records WHERE tags IS NOT NULL") == [(1,)]
     assert res.window.start == NOV1 and res.window.end == NOV1 + timedelta(hours=23, minutes=2, microseconds=1)
     # visible through the contract view, unchanged (billed usage is not reconciled away)
     assert imp.one("SELECT sum(cost_usd), min(cost_basis) FROM spend") == (cost, "billed")
