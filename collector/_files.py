@@ -318,8 +318,8 @@ def _replace(conn: Any, kind: str, import_id: int, plan: Plan, window_cls: Any) 
             lo = day_start(lo)
             hi = day_start(hi) if day_start(hi) == hi else day_start(hi) + timedelta(days=1)
         cond = " AND ".join(f"{c} IS NOT DISTINCT FROM ?" for c in scope)
-        conn.execute(f"DELETE FROM records WHERE source = ? AND kind = ? AND ts >= ? AND ts < ? "
-                     f"AND import_id IS DISTINCT FROM ?" + (f" AND {cond}" if cond else ""),
+        conn.execute("DELETE FROM records WHERE source = ? AND kind = ? AND ts >= ? AND ts < ? "
+                     "AND import_id IS DISTINCT FROM ?" + (f" AND {cond}" if cond else ""),
                      [src, kind, lo, hi, import_id, *keys])
         agg = per_source.setdefault(src, [lo, hi, 0, Decimal(0)])
         agg[0], agg[1] = min(agg[0], lo), max(agg[1], hi)

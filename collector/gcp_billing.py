@@ -27,8 +27,6 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from spendwatch.errors import InputFileError
-
 from . import FORMATS, ImportResult
 from ._files import Check, Columns, Part, Plan, instant, instant_ok, money, money_ok, require, run_import, \
     unit_multiplier
@@ -122,6 +120,3 @@ class GcpBillingFormat:
     def import_file(self, store: Any, path: str, *, source: Optional[str] = None) -> list[ImportResult]:
         return run_import(store, path, fmt="gcp-billing", kind=KIND, source=source or "gcp-billing",
                           build=lambda cols: plan(cols, path))
-
-
-__all__ = ["GcpBillingFormat", "InputFileError"]

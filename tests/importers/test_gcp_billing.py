@@ -9,7 +9,7 @@ import pytest
 
 from spendwatch.errors import InputFileError
 
-from .conftest import dsum, write_csv, write_jsonl, write_parquet
+from .conftest import write_csv, write_jsonl, write_parquet
 
 
 def line(account, service, sku, start_hour, cost, amount, unit="count", credits=(), project="proj-a", day=1,
