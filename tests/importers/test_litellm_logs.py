@@ -137,3 +137,21 @@ def test_wrong_format_names_what_it_looks_like(imp, tmp_path):
     assert str(e.value) == f"{f}: not a litellm file (missing column startTime); it looks like focus (use --format focus)"
     with pytest.raises(InputFileError, match=r"nope\.csv: no such file$"):
         imp("litellm", tmp_path / "nope.csv")
+
+
+def test_failed_reimport_leaves_the_store_as_it_was(imp, tmp_path):
+    """Atomic: a revised export with one bad value changes nothing, not even the rows it would replace."""
+    imp("litellm", write_csv(tmp_path / "a.csv", spend_logs(NOV1, hours=4), COLUMNS))
+    snap, ledger = imp.snapshot(), imp.query("SELECT * FROM imported_files")
+    revised = spend_logs(NOV1, hours=4, spend_scale="3")
+    revised[-1]["completion_tokens"] = "many"
+    with pytest.raises(InputFileError, match=r"b\.csv:13: column completion_tokens: not a non-negative whole number"):
+        imp("litellm", write_csv(tmp_path / "b.csv", revised, COLUMNS))
+    assert imp.snapshot() == snap and imp.query("SELECT * FROM imported_files") == ledger
+
+
+def test_same_export_as_csv_then_parquet_does_not_double_count(imp, tmp_path):
+    rows = spend_logs(NOV1, hours=3)
+    imp("litellm", write_csv(tmp_path / "a.csv", rows, COLUMNS))
+    imp("litellm", write_parquet(tmp_path / "a.parquet", rows))
+    assert imp.totals()[:2] == (9, dsum(r["spend"] for r in rows))
