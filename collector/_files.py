@@ -156,6 +156,13 @@ class Columns:
                     return ident(self._flat[flat])
         return None
 
+    def must(self, *candidates: str) -> str:
+        """Like ref() for a column `require()` has already checked (so it cannot be missing)."""
+        r = self.ref(*candidates)
+        if r is None:
+            raise InputFileError(f"missing column {candidates[0]}")
+        return r
+
     def has(self, *candidates: str) -> bool:
         return self.ref(*candidates) is not None
 

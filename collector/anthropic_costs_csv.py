@@ -28,7 +28,7 @@ KIND = "anthropic-costs-csv"
 def plan(cols: Columns, path: str) -> Plan:
     require(cols, path, "anthropic-costs-csv", [("usage_date_utc",), ("cost_usd",)])
     t = cols.text
-    date, cost = cols.ref("usage_date_utc"), cols.ref("cost_usd")
+    date, cost = cols.must("usage_date_utc"), cols.must("cost_usd")
     model, token_type, cost_type, usage_type = t("model"), t("token_type"), t("cost_type"), t("usage_type")
     ts = f"CAST(CAST(trim(CAST({date} AS VARCHAR)) AS DATE) AS TIMESTAMPTZ)"
     exprs = {

@@ -36,8 +36,8 @@ def plan(cols: Columns, path: str) -> Plan:
                                    ("line_item_product_code",)])
     t = cols.text
     code, utype, litype = t("line_item_product_code"), t("line_item_usage_type"), t("line_item_line_item_type")
-    start, end = cols.ref("line_item_usage_start_date"), cols.ref("line_item_usage_end_date")
-    cost, amount = cols.ref("line_item_unblended_cost"), cols.ref("line_item_usage_amount")
+    start, end = cols.must("line_item_usage_start_date"), cols.ref("line_item_usage_end_date")
+    cost, amount = cols.must("line_item_unblended_cost"), cols.ref("line_item_usage_amount")
     product = cols.ref("product")
     names = [f"coalesce({code}, '')", f"coalesce({t('product_servicename')}, '')",
              f"coalesce({t('product_product_name')}, '')"]

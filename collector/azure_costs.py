@@ -41,9 +41,9 @@ def plan(cols: Columns, path: str) -> Plan:
     require(cols, path, "azure-costs", [("date", "UsageDateTime"), ("meterName",),
                                        ("costInUsd", "costInBillingCurrency", "Cost", "PreTaxCost")])
     t = cols.text
-    date = cols.ref("date", "UsageDateTime")
+    date = cols.must("date", "UsageDateTime")
     usd = cols.ref("costInUsd")
-    cost = usd or cols.ref("costInBillingCurrency", "Cost", "PreTaxCost")
+    cost = usd or cols.must("costInBillingCurrency", "Cost", "PreTaxCost")
     cost_name = "costInUsd" if usd else ("costInBillingCurrency" if cols.has("costInBillingCurrency") else
                                         ("Cost" if cols.has("Cost") else "PreTaxCost"))
     currency = "'USD'" if usd else \

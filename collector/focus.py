@@ -45,7 +45,7 @@ def plan(cols: Columns, path: str) -> Plan:
     svc, cat, sub = t("ServiceName"), t("ServiceCategory"), t("ServiceSubcategory")
     meter, desc = t("SkuMeter"), t("ChargeDescription")
     charge = t("ChargeCategory")
-    start, end, cost = cols.ref("ChargePeriodStart"), cols.ref("ChargePeriodEnd"), cols.ref("BilledCost")
+    start, end, cost = cols.must("ChargePeriodStart"), cols.ref("ChargePeriodEnd"), cols.must("BilledCost")
     qty, unit = cols.ref("ConsumedQuantity"), t("ConsumedUnit")
     text = f"(coalesce({meter}, '') || ' ' || coalesce({desc}, ''))"
     keep = (f"(coalesce({sub}, '') = 'Generative AI' OR regexp_matches(coalesce({svc}, ''), '{AI_SERVICE}') OR "

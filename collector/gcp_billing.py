@@ -61,8 +61,8 @@ def plan(cols: Columns, path: str) -> Plan:
                                        ("sku.description",)])
     t = cols.text
     svc, sku = t("service.description"), t("sku.description")
-    start, end = cols.ref("usage_start_time"), cols.ref("usage_end_time")
-    cost = cols.ref("cost")
+    start, end = cols.must("usage_start_time"), cols.ref("usage_end_time")
+    cost = cols.must("cost")
     keep = (f"({svc} IN ('Gemini API', 'Generative Language API') OR "
             f"({svc} = 'Vertex AI' AND regexp_matches(coalesce({sku}, ''), '{AI_SKU}')))")
     provider = f"CASE WHEN {svc} = 'Vertex AI' THEN 'vertex-ai' ELSE 'gemini-api' END"

@@ -36,7 +36,7 @@ def end_user_tags(end_user: str) -> str:
 def plan(cols: Columns, path: str) -> Plan:
     require(cols, path, "litellm", [("startTime",), ("spend",), ("request_id",)])
     t = cols.text
-    start, spend = cols.ref("startTime"), cols.ref("spend")
+    start, spend = cols.must("startTime"), cols.must("spend")
     prompt, completion = cols.ref("prompt_tokens"), cols.ref("completion_tokens")
     provider = t("custom_llm_provider")
     call = t("call_type")

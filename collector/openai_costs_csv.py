@@ -36,7 +36,7 @@ def when(expr: str, strict: bool = True) -> str:
 def plan(cols: Columns, path: str) -> Plan:
     require(cols, path, "openai-costs-csv", [("start_time",), ("amount_value",)])
     t = cols.text
-    start, end, amount = cols.ref("start_time"), cols.ref("end_time"), cols.ref("amount_value")
+    start, end, amount = cols.must("start_time"), cols.ref("end_time"), cols.must("amount_value")
     item = t("line_item")
     ts = f"CAST({when(start)} AS TIMESTAMPTZ)"
     pe = f"CAST({when(end)} AS TIMESTAMPTZ)" if end else f"{ts} + INTERVAL 1 DAY"
