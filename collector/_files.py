@@ -1,15 +1,38 @@
 """Shared plumbing for file imports: recognising the container (CSV/JSONL/Parquet, gzip), hashing, the
-DuckDB reader expression, and the imported-files ledger. Import formats stay SQL-first: they stage the
-file with DuckDB's own readers and transform with INSERT … SELECT, never row by row in Python."""
+DuckDB reader expression, the imported-files ledger, and `run_import`, the one SQL-first import pipeline
+every export format uses.
+
+Why one pipeline: the rules that make imports safe are the same for every format and easy to get wrong
+one format at a time:
+  * the file is read once, by DuckDB's own reader, straight into `records` (INSERT … SELECT, streaming,
+    no Python per row, no temp table of the whole file), with a bounded memory_limit so DuckDB spills to
+    its temp directory instead of growing past it on files larger than RAM;
+  * insert-then-replace in one transaction: the new rows carry a fresh `import_id`; their time span per
+    replace scope (e.g. billing account) is read back from the store, and older rows of the same
+    (source, kind, scope) inside that span are deleted. So re-importing a file, a re-issued export or two
+    exports that overlap by days never double count, and a failure leaves the store as it was;
+  * a bad value fails the whole file; only then a second, diagnostic pass finds the first offending
+    line and column for a one-line error (the fast path never numbers rows).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
+import threading
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
 
 from spendwatch.errors import InputFileError
-from spendwatch.timeutil import utcnow
+from spendwatch.timeutil import day_start, utcnow
+
+BAD_VALUE = "spendwatch: value out of range"  # raised by SQL error() for values a cast would accept
+# DuckDB may use this much memory per import before spilling to <store>.tmp (env overrides, e.g. "4GB").
+IMPORT_MEMORY_LIMIT = os.environ.get("SPENDWATCH_IMPORT_MEMORY_LIMIT", "1GB")
 
 
 def container(path: str) -> str:
@@ -34,14 +57,18 @@ def sql_literal(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
 
 
+def ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
 def reader_sql(path: str, *, all_varchar: bool = True) -> str:
-    """A DuckDB table function reading `path` whole; text formats as VARCHAR so we validate ourselves."""
+    """A DuckDB table function reading `path` whole; CSV as VARCHAR so money stays exact decimal text."""
     kind = container(path)
     p = sql_literal(path)
     if kind == "parquet":
         return f"read_parquet({p})"
     if kind == "jsonl":
-        return f"read_json({p}, format='newline_delimited'" + (", columns_as_varchar=true" if False else "") + ")"
+        return f"read_json({p}, format='newline_delimited', maximum_object_size=67108864)"
     opts = ", all_varchar=true" if all_varchar else ""
     return f"read_csv({p}, header=true{opts}, auto_detect=true)"
 
@@ -61,13 +88,353 @@ def sha256_of(path: str) -> str:
     return h.hexdigest()
 
 
-def record_import(conn, path: str, fmt: str, source: str, rows: int, window, error: str | None = None) -> None:  # type: ignore[no-untyped-def]
+class _Hasher(threading.Thread):
+    """Hashes the file while DuckDB reads it (hashlib and DuckDB both release the GIL), so the ledger's
+    content hash costs no extra wall time on big files."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(daemon=True)
+        self.path = path
+        self.digest: Optional[str] = None
+
+    def run(self) -> None:
+        try:
+            self.digest = sha256_of(self.path)
+        except OSError:
+            self.digest = None
+
+    def result(self) -> str:
+        self.join()
+        return self.digest or sha256_of(self.path)
+
+
+def record_import(conn, path: str, fmt: str, source: str, rows: int, window, error: str | None = None,  # type: ignore[no-untyped-def]
+                  *, digest: Optional[str] = None, import_id: Optional[int] = None) -> None:
     """Ledger of imports (path, size, mtime, hash); a repeat import of the same content replaces its line."""
     st = Path(path).stat()
-    digest = sha256_of(path)
+    digest = digest or sha256_of(path)
     absolute = str(Path(path).resolve())
     conn.execute("DELETE FROM imported_files WHERE path = ? AND sha256 = ? AND source = ?", [absolute, digest, source])
     conn.execute(
-        "INSERT INTO imported_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO imported_files (path, size, mtime, sha256, format, source, rows, window_start, window_end, "
+        "imported_at, error, import_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [absolute, st.st_size, st.st_mtime, digest, fmt, source, rows,
-         window.start if window else None, window.end if window else None, utcnow(), error])
+         window.start if window else None, window.end if window else None, utcnow(), error, import_id])
+
+
+# ------------------------------------------------------------------------------------------ columns
+class Columns:
+    """The file's columns as DuckDB reads them, found case-insensitively whether the export nests them
+    (`service.description` as a STRUCT in Parquet/JSONL) or flattens them (`service.description` or
+    `service_description` as a CSV header)."""
+
+    def __init__(self, names: Sequence[str], types: Sequence[Any]) -> None:
+        self.names = list(names)
+        self._flat = {n.lower(): n for n in names}
+        self._struct: dict[str, tuple[str, dict[str, str]]] = {}
+        self._types = {n.lower(): str(t) for n, t in zip(names, types)}
+        for n, t in zip(names, types):
+            if getattr(t, "id", "") == "struct":
+                self._struct[n.lower()] = (n, {c[0].lower(): c[0] for c in t.children})
+
+    def type_of(self, name: str) -> str:
+        return self._types.get(name.lower(), "")
+
+    def ref(self, *candidates: str) -> Optional[str]:
+        """SQL for the first candidate present ('a.b' also finds a STRUCT a with field b, or a_b)."""
+        for cand in candidates:
+            low = cand.lower()
+            if low in self._flat:
+                return ident(self._flat[low])
+            if "." in low:
+                head, tail = low.split(".", 1)
+                if head in self._struct and tail in self._struct[head][1]:
+                    top, fields = self._struct[head]
+                    return f"{ident(top)}.{ident(fields[tail])}"
+                flat = low.replace(".", "_")
+                if flat in self._flat:
+                    return ident(self._flat[flat])
+        return None
+
+    def must(self, *candidates: str) -> str:
+        """Like ref() for a column `require()` has already checked (so it cannot be missing)."""
+        r = self.ref(*candidates)
+        if r is None:
+            raise InputFileError(f"missing column {candidates[0]}")
+        return r
+
+    def has(self, *candidates: str) -> bool:
+        return self.ref(*candidates) is not None
+
+    def text(self, *candidates: str) -> str:
+        """Trimmed text or NULL (empty strings are NULL: CSV exports write missing values as '')."""
+        r = self.ref(*candidates)
+        return f"nullif(trim(CAST({r} AS VARCHAR)), '')" if r else "CAST(NULL AS VARCHAR)"
+
+    def normalised(self) -> set[str]:
+        """Lower-case names with struct fields flattened as a_b (for recognising a format)."""
+        out = set()
+        for low in self._flat:
+            out.add(low.replace(".", "_"))
+        for head, (_top, fields) in self._struct.items():
+            out.update(f"{head}_{f}" for f in fields)
+        return out
+
+
+def describe(conn: Any, path: str, reader: str) -> Columns:
+    """The file's columns; an unreadable file is a one-line InputFileError."""
+    try:
+        rel = conn.sql(f"SELECT * FROM {reader} LIMIT 0")
+        return Columns(rel.columns, rel.types)
+    except Exception as exc:  # duckdb.Error and friends: the file cannot be parsed at all
+        raise reader_error(path, exc) from None
+
+
+def reader_error(path: str, exc: BaseException) -> InputFileError:
+    """Translate a DuckDB reader failure into FILE:LINE: why."""
+    text = str(exc)
+    first = text.splitlines()[0] if text else type(exc).__name__
+    first = re.sub(r"^[A-Za-z ]*Error: ", "", first)
+    kind = container(path).upper()
+    m = re.search(r"CSV Error on Line: (\d+)", text)
+    if m:
+        why = next((ln.strip() for ln in text.splitlines()[1:]
+                    if ln.strip() and not ln.startswith(("Original Line", "Possible fixes", "*", "  file="))), "")
+        why = re.sub(r"^[A-Za-z ]*Error: ", "", why)
+        return InputFileError(f"{path}:{m.group(1)}: malformed CSV line ({why or first})")
+    m = re.search(r"line (\d+)", text)
+    if m and kind == "JSONL":
+        return InputFileError(f"{path}:{m.group(1)}: not valid JSON lines ({first})")
+    return InputFileError(f"{path}: cannot read as {kind} ({first})")
+
+
+# --------------------------------------------------------------------------------------------- plan
+@dataclass
+class Check:
+    """A value rule for the diagnostic pass: `ok` is SQL over the raw columns, true for good rows."""
+    column: str      # the file's column name, as the user sees it
+    value: str       # SQL of the raw value to quote in the message
+    ok: str
+    why: str
+
+
+@dataclass
+class Part:
+    """One SELECT feeding `records`: expressions per record column (missing ones are NULL or defaults),
+    FROM the file's reader (written `{src}`), with the WHERE that keeps only the rows we want."""
+    exprs: dict[str, str]
+    where: str = "TRUE"
+    from_: str = "{src}"
+
+
+@dataclass
+class Plan:
+    parts: list[Part]
+    checks: list[Check] = field(default_factory=list)
+    scope: tuple[str, ...] = ()       # record columns that scope the replace (e.g. account_id)
+    whole_days: bool = False          # round the replaced span out to whole UTC days
+
+
+DEFAULTS = {"record_type": "'cost'", "covers_usage": "FALSE", "cost_basis": "'billed'", "currency": "'USD'",
+            "granularity": "'day'"}
+
+
+@dataclass(frozen=True)
+class ImportSpan:
+    source: str
+    rows: int
+    window: Any
+    cost: Decimal
+
+
+def run_import(store: Any, path: str, *, fmt: str, kind: str, source: str,
+               build: Callable[[Columns], Plan]) -> list[Any]:
+    """Read `path` with DuckDB, let `build` map its columns to records, replace, record: one transaction."""
+    import duckdb
+
+    from spendwatch.store import RECORD_COLUMNS, Window
+
+    from . import ImportResult
+
+    check_readable(path)
+    conn = store.conn
+    reader = reader_sql(path)
+    cols = describe(conn, path, reader)
+    plan = build(cols)
+    hasher = _Hasher(path)
+    hasher.start()
+    import_id = conn.execute("SELECT nextval('import_id_seq')").fetchone()[0]
+    selects = []
+    for part in plan.parts:
+        exprs = dict(part.exprs)
+        exprs["source"] = sql_literal(source)
+        exprs["kind"] = sql_literal(kind)
+        items = []
+        for c in RECORD_COLUMNS:
+            items.append(f"{exprs.get(c, DEFAULTS.get(c, 'NULL'))} AS {c}")
+        selects.append(f"SELECT {', '.join(items)}, {int(import_id)} AS import_id "
+                       f"FROM {part.from_.replace('{src}', reader)} WHERE {part.where}")
+    insert = (f"INSERT INTO records ({', '.join(RECORD_COLUMNS)}, import_id) " + " UNION ALL ".join(selects))
+    saved = _tune(conn)
+    failure: Optional[BaseException] = None
+    spans: list[ImportSpan] = []
+    try:
+        with store.transaction():
+            conn.execute(insert)
+            spans = _replace(conn, kind, import_id, plan, Window)
+            digest = hasher.result()
+            for sp in spans:
+                record_import(conn, path, fmt, sp.source, sp.rows, sp.window, digest=digest, import_id=import_id)
+            if not spans:
+                record_import(conn, path, fmt, source, 0, None, digest=digest, import_id=import_id)
+    except duckdb.Error as exc:
+        failure = exc
+    finally:
+        _restore(conn, saved)
+    if failure is not None:
+        raise diagnose(conn, path, reader, plan, failure)
+    return [ImportResult(path, fmt, sp.source, sp.rows, sp.window, sp.cost) for sp in spans] or \
+        [ImportResult(path, fmt, source, 0, None, Decimal(0))]
+
+
+def _tune(conn: Any) -> dict[str, str]:
+    saved = {}
+    for name in ("memory_limit", "preserve_insertion_order"):
+        saved[name] = conn.execute(f"SELECT current_setting('{name}')").fetchone()[0]
+    conn.execute(f"SET memory_limit = {sql_literal(IMPORT_MEMORY_LIMIT)}")
+    conn.execute("SET preserve_insertion_order = false")  # lets DuckDB stream big inserts in bounded memory
+    return saved
+
+
+def _restore(conn: Any, saved: dict[str, str]) -> None:
+    for name, value in saved.items():
+        conn.execute(f"SET {name} = {sql_literal(str(value))}")
+
+
+def _replace(conn: Any, kind: str, import_id: int, plan: Plan, window_cls: Any) -> list[ImportSpan]:
+    """Delete older rows of the same (source, kind, scope) inside the span the new rows cover."""
+    scope = list(plan.scope)
+    sel = ", ".join(["source"] + scope)
+    rows = conn.execute(
+        f"SELECT {sel}, min(ts), greatest(max(period_end), max(ts) + INTERVAL 1 MICROSECOND), count(*), "
+        f"sum(cost_usd) FROM records WHERE import_id = ? GROUP BY ALL ORDER BY ALL", [import_id]).fetchall()
+    per_source: dict[str, list[Any]] = {}
+    for r in rows:
+        src, keys, lo, hi, n, cost = r[0], r[1:1 + len(scope)], r[-4], r[-3], r[-2], r[-1]
+        if plan.whole_days:
+            lo = day_start(lo)
+            hi = day_start(hi) if day_start(hi) == hi else day_start(hi) + timedelta(days=1)
+        cond = " AND ".join(f"{c} IS NOT DISTINCT FROM ?" for c in scope)
+        conn.execute("DELETE FROM records WHERE source = ? AND kind = ? AND ts >= ? AND ts < ? "
+                     "AND import_id IS DISTINCT FROM ?" + (f" AND {cond}" if cond else ""),
+                     [src, kind, lo, hi, import_id, *keys])
+        agg = per_source.setdefault(src, [lo, hi, 0, Decimal(0)])
+        agg[0], agg[1] = min(agg[0], lo), max(agg[1], hi)
+        agg[2] += n
+        agg[3] += cost if cost is not None else Decimal(0)
+    return [ImportSpan(s, a[2], window_cls(a[0], a[1]), a[3]) for s, a in sorted(per_source.items())]
+
+
+def diagnose(conn: Any, path: str, reader: str, plan: Plan, exc: BaseException) -> InputFileError:
+    """The slow path after a failed import: name the first bad line and column."""
+    text = str(exc)
+    conversion = any(s in text for s in ("Conversion Error", "Could not convert", "Error when converting",
+                                         "Could not parse", BAD_VALUE))
+    if not conversion:
+        return reader_error(path, exc)
+    if plan.checks:
+        bad = " OR ".join(f"NOT coalesce({c.ok}, FALSE)" for c in plan.checks)
+        kept = [p.where for p in plan.parts if p.from_ == "{src}"]  # rows the import would keep
+        if kept:
+            bad = f"({bad}) AND ({' OR '.join(kept)})"
+        which = " ".join(f"WHEN NOT coalesce({c.ok}, FALSE) THEN {i}" for i, c in enumerate(plan.checks))
+        values = " ".join(f"WHEN NOT coalesce({c.ok}, FALSE) THEN CAST({c.value} AS VARCHAR)" for c in plan.checks)
+        threads = conn.execute("SELECT current_setting('threads')").fetchone()[0]
+        try:
+            conn.execute("SET threads = 1")  # file order for row numbers
+            row = conn.execute(
+                f"SELECT row_, which_, value_ FROM (SELECT row_number() OVER () AS row_, CASE {which} END AS which_, "
+                f"CASE {values} END AS value_, * FROM {reader}) WHERE {bad} ORDER BY row_ LIMIT 1").fetchone()
+        except Exception as inner:  # the file itself is unreadable past some point
+            return reader_error(path, inner)
+        finally:
+            conn.execute(f"SET threads = {int(threads)}")
+        if row:
+            check = plan.checks[row[1]]
+            where = f"{path}:{row[0] + 1}" if container(path) == "csv" else (
+                f"{path}:{row[0]}" if container(path) == "jsonl" else f"{path}: row {row[0]}")
+            return InputFileError(f'{where}: column {check.column}: {check.why} ("{row[2]}")')
+    if "CSV Error on Line" in text:
+        return reader_error(path, exc)
+    first = re.sub(r"^[A-Za-z ]*Error: ", "", text.splitlines()[0])
+    return InputFileError(f"{path}: {first}")
+
+
+# ----------------------------------------------------------------------------------- shared SQL bits
+def money(expr: str) -> str:
+    """Exact decimal from text (or a FLOAT column rounded to 1e-10); strict, so bad values fail the import."""
+    return f"CAST(trim(CAST({expr} AS VARCHAR)) AS DECIMAL(38, 10))"
+
+
+def money_ok(expr: str) -> str:
+    return f"({expr} IS NULL OR trim(CAST({expr} AS VARCHAR)) = '' OR try_cast(trim(CAST({expr} AS VARCHAR)) AS DECIMAL(38, 10)) IS NOT NULL)"
+
+
+def instant(expr: str) -> str:
+    return f"CAST({expr} AS TIMESTAMPTZ)"
+
+
+def instant_ok(expr: str) -> str:
+    return f"({expr} IS NOT NULL AND try_cast({expr} AS TIMESTAMPTZ) IS NOT NULL)"
+
+
+def count(expr: str) -> str:
+    """A whole non-negative count from text or number; '' is NULL; a negative one fails the import."""
+    v = f"CAST(nullif(trim(CAST({expr} AS VARCHAR)), '') AS BIGINT)"
+    return f"(CASE WHEN {v} < 0 THEN error('{BAD_VALUE}') ELSE {v} END)"
+
+
+def count_ok(expr: str) -> str:
+    v = f"nullif(trim(CAST({expr} AS VARCHAR)), '')"
+    return f"({v} IS NULL OR coalesce(try_cast({v} AS BIGINT) >= 0, FALSE))"
+
+
+def unit_multiplier(unit_expr: str) -> str:
+    """Tokens per unit from a unit label: '1K tokens'/'1000 count' -> 1000, '1M'/'1,000,000' -> 1e6,
+    'tokens'/'count' -> 1. NULL when the label names no token/count unit we understand."""
+    u = f"lower(replace(coalesce({unit_expr}, ''), ',', ''))"
+    return (f"(CASE WHEN {u} SIMILAR TO '.*(token|count|1k|1m|1000|thousand|million).*' OR {u} IN ('1k', '1m') THEN "
+            f"coalesce(try_cast(nullif(regexp_extract({u}, '([0-9]+(\\.[0-9]+)?)', 1), '') AS DECIMAL(38, 6)), 1) * "
+            f"(CASE WHEN {u} SIMILAR TO '.*([0-9]\\s*m\\b|[0-9]m$|million|mtok).*' THEN 1000000 "
+            f"WHEN {u} SIMILAR TO '.*([0-9]\\s*k\\b|[0-9]k$|thousand).*' THEN 1000 ELSE 1 END) ELSE NULL END)")
+
+
+def guess_format(cols: Columns) -> Optional[str]:
+    """Which export format these columns look like (the header's signature columns), or None."""
+    names = cols.normalised()
+    for fmt, need in SIGNATURES:
+        if all(any(alt in names for alt in group) for group in need):
+            return fmt
+    return None
+
+
+SIGNATURES: list[tuple[str, list[tuple[str, ...]]]] = [
+    ("litellm", [("request_id",), ("starttime",), ("spend",)]),
+    ("aws-cur", [("line_item_usage_start_date",), ("line_item_unblended_cost",)]),
+    ("focus", [("chargeperiodstart",), ("billedcost",)]),
+    ("gcp-billing", [("usage_start_time",), ("cost",), ("sku_description", "sku")]),
+    ("azure-costs", [("date",), ("metername",),
+                     ("costinbillingcurrency", "costinusd", "cost", "pretaxcost")]),
+    ("openai-costs-csv", [("start_time",), ("amount_value",)]),
+    ("anthropic-costs-csv", [("usage_date_utc",), ("token_type",), ("cost_usd",)]),
+    ("canonical", [("ts",), ("provider",), ("cost_usd",)]),
+]
+
+
+def require(cols: Columns, path: str, fmt: str, needed: Sequence[tuple[str, ...]]) -> None:
+    """Fail with 'not a FMT file (missing column X); it looks like OTHER' when a signature column is absent."""
+    for group in needed:
+        if not cols.has(*group):
+            other = guess_format(cols)
+            hint = f"; it looks like {other} (use --format {other})" if other and other != fmt else ""
+            raise InputFileError(f"{path}: not a {fmt} file (missing column {group[0]}){hint}")

@@ -172,7 +172,8 @@ def sql(obj: Ctx, query: str, fmt: str) -> None:
 @main.command("import")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--format", "fmt", required=True, metavar="FORMAT",
-              help="canonical, litellm, openai-costs-csv, anthropic-costs-csv, gcp-billing, aws-cur, focus, azure-costs.")
+              help="canonical, litellm, openai-costs-csv, anthropic-costs-csv, gcp-billing, aws-cur, focus, azure-costs, "
+                   "or auto (recognise each file by its header).")
 @click.option("--source", metavar="NAME", help="Source name to store the rows under (default: per format).")
 @click.pass_obj
 def import_(obj: Ctx, files: tuple[str, ...], fmt: str, source: Optional[str]) -> None:

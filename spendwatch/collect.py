@@ -57,6 +57,14 @@ def collect_source(config: Config, source: SourceConfig, *, since: Optional[date
         coll = build_collector(source, getattr(config, "prices", ()))
     except SpendwatchError as exc:
         return _fail(config, source, outcome, str(exc))
+    hook = getattr(coll, "collect", None)
+    if callable(hook):  # sources that are not API windows (e.g. `files`) run their own pass
+        try:
+            return hook(config, source, now)
+        except SpendwatchError as exc:
+            return _fail(config, source, outcome, str(exc), kinds=coll.kinds)
+        finally:
+            coll.close()
     try:
         for kind in coll.kinds:
             end = min(until or now, now)

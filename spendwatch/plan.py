@@ -15,7 +15,9 @@ def describe_plan(cfg: Config) -> tuple[list[str], list[str]]:
     lines.append(f"sources ({len(cfg.sources)}):")
     for s in cfg.sources:
         state = "" if s.enabled else " (disabled)"
-        lines.append(f"  {s.name}: {s.type} every {format_duration(s.interval)}, re-pulling {format_duration(s.lookback)}{state}")
+        describe = getattr(s.options, "describe", None)  # sources that pull no window say what they do
+        what = describe() if callable(describe) else f"re-pulling {format_duration(s.lookback)}"
+        lines.append(f"  {s.name}: {s.type} every {format_duration(s.interval)}, {what}{state}")
         missing += _secrets(s.options, lines)
     lines.append(f"budgets ({len(cfg.budgets)}):")
     for b in cfg.budgets:
