@@ -27,6 +27,7 @@ class Ctx:
         self.config_path = config_path
         self.store_path = store_path
         self.debug = debug
+        self.log_level: Optional[str] = None
         self._config: Any = None
 
     def config(self, *, required: bool = True) -> Any:
@@ -126,6 +127,7 @@ def main(ctx: click.Context, config_path: Optional[str], store_path: Optional[st
          log_level: Optional[str]) -> None:
     """spendwatch: collect LLM API usage and cost into DuckDB, detect budget breaches and anomalies, alert."""
     ctx.obj = Ctx(config_path, store_path, debug)
+    ctx.obj.log_level = log_level  # explicit --log-level wins over [daemon] log_level in `run`
     from .logs import setup_logging
 
     setup_logging(log_level or ("debug" if debug else "warning"))
@@ -352,7 +354,8 @@ def run(obj: Ctx) -> None:
     """Run the daemon in the foreground (what systemd starts)."""
     from .daemon import run_daemon
 
-    sys.exit(run_daemon(obj.config(), config_path=obj.config_path))
+    sys.exit(run_daemon(obj.config(), config_path=obj.config_path, store_path=obj.store_path,
+                        log_level=obj.log_level or ("debug" if obj.debug else None)))
 
 
 # ------------------------------------------------------------------------------------------------ demo
