@@ -53,8 +53,8 @@ class Notifier:
     def notify(self, **fields: str | int) -> bool:
         """Send e.g. notify(READY=1, STATUS="collecting"); returns whether a datagram went out.
 
-        Values are made single-line (systemd reads one assignment per line). A send failure is logged at
-        debug level and swallowed: losing a STATUS line must never stop the daemon, and a lost WATCHDOG
+        Values are made single-line (systemd reads one assignment per line). The send never blocks; a
+        failure (including a full receive queue) is logged at debug level and swallowed: losing a STATUS line must never stop the daemon, and a lost WATCHDOG
         ping is exactly what the watchdog exists to notice.
         """
         if self.address is None:
@@ -64,6 +64,9 @@ class Notifier:
             try:
                 if self._sock is None:
                     self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+                    # Never block: a receiver that does not read (full queue) must not stall a job thread
+                    # or the heartbeat; a dropped datagram is the lesser evil.
+                    self._sock.setblocking(False)
                 self._sock.sendto(payload, self.address)
                 return True
             except OSError as exc:

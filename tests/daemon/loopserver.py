@@ -31,6 +31,7 @@ class LoopServer:
         self.behaviour: dict[str, Any] = {}
         self.requests: list[tuple[str, datetime, datetime, float]] = []
         self.request_seen = threading.Event()
+        self.stalled: list[tuple[str, datetime, datetime]] = []
         self.closing = threading.Event()
         outer = self
 
@@ -47,6 +48,8 @@ class LoopServer:
                 outer.requests.append((name, start, end, time.time()))
                 outer.request_seen.set()
                 how = outer.behaviour.get(name, "ok")
+                if how != "ok":
+                    outer.stalled.append((name, start, end))
                 if how == "hang":
                     outer.closing.wait(120)
                 elif isinstance(how, (int, float)):
