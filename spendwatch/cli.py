@@ -18,6 +18,7 @@ import click
 from .output import output_option
 
 ALLOWED_SQL = {"SELECT", "EXPLAIN"}
+QUIET_COMMANDS = {"sql", "report", "status", "check-config"}  # read-only: nothing to log, so skip the setup
 
 
 class Ctx:
@@ -128,9 +129,10 @@ def main(ctx: click.Context, config_path: Optional[str], store_path: Optional[st
     """spendwatch: collect LLM API usage and cost into DuckDB, detect budget breaches and anomalies, alert."""
     ctx.obj = Ctx(config_path, store_path, debug)
     ctx.obj.log_level = log_level  # explicit --log-level wins over [daemon] log_level in `run`
-    from .logs import setup_logging
+    if ctx.invoked_subcommand not in QUIET_COMMANDS or log_level or debug:
+        from .logs import setup_logging
 
-    setup_logging(log_level or ("debug" if debug else "warning"))
+        setup_logging(log_level or ("debug" if debug else "warning"))
 
 
 # ------------------------------------------------------------------------------------------------- sql

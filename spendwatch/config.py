@@ -232,12 +232,17 @@ class _Problems:
     def __init__(self, file: str, text: str) -> None:
         self.file = file
         self.locator = _Locator(text)
-        self.items: list[str] = []
+        self._found: list[tuple[int, int, str]] = []
 
     def add(self, path: tuple[Any, ...], message: str) -> None:
         line = self.locator.line_of(path)
         where = f"{self.file}:{line}" if line else self.file
-        self.items.append(f"{where}: {format_path(path)}: {message}")
+        self._found.append((line or 0, len(self._found), f"{where}: {format_path(path)}: {message}"))
+
+    @property
+    def items(self) -> list[str]:
+        """In file order (problems without a line first), so the report reads top to bottom."""
+        return [text for _, _, text in sorted(self._found)]
 
 
 def format_path(path: tuple[Any, ...]) -> str:
@@ -358,18 +363,22 @@ def parse_options(cls: type, table: dict[str, Any], path: tuple[Any, ...], probs
             env, file = table.get(f"{name}_env"), table.get(f"{name}_file")
             if env is not None and file is not None:
                 probs.add(path + (f"{name}_env",), f"give either {name}_env or {name}_file, not both")
+                kwargs[name] = _BAD
                 continue
             if env is None and file is None:
                 if f.default is dataclasses.MISSING:
                     probs.add(path + (f"{name}_env",), f"missing: set {name}_env (an environment variable name) or {name}_file")
+                    kwargs[name] = _BAD
                 continue
             ref_key = f"{name}_env" if env is not None else f"{name}_file"
             ref_val = env if env is not None else file
             if not isinstance(ref_val, str) or not ref_val:
                 probs.add(path + (ref_key,), "expected the name of an environment variable or a file path")
+                kwargs[name] = _BAD
                 continue
             if env is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", env):
                 probs.add(path + (ref_key,), f"not an environment variable name ({env!r}); put the secret in the environment, not in this file")
+                kwargs[name] = _BAD
                 continue
             kwargs[name] = Secret(key=format_path(path + (name,)), env=env, file=file)
             continue
@@ -462,14 +471,16 @@ def parse_config(text: str, path: str = "spendwatch.toml") -> Config:
             probs.add((key,), "unknown section" + (f" (did you mean {hint!r}?)" if hint else ""))
 
     store = parse_options(StoreConfig, raw.get("store", {}), ("store",), probs)
-    daemon = parse_options(DaemonConfig, raw.get("daemon", {}), ("daemon",), probs)
-    if daemon is not _BAD:
-        try:
-            from zoneinfo import ZoneInfo
+    daemon_raw = raw.get("daemon", {})
+    daemon = parse_options(DaemonConfig, daemon_raw, ("daemon",), probs)
+    tz = daemon_raw.get("timezone") if isinstance(daemon_raw, dict) else None
+    if isinstance(tz, str):
+        from zoneinfo import ZoneInfo
 
-            ZoneInfo(daemon.timezone)
+        try:
+            ZoneInfo(tz)
         except Exception:
-            probs.add(("daemon", "timezone"), f'unknown time zone ("{daemon.timezone}"); use an IANA name such as "Europe/Berlin"')
+            probs.add(("daemon", "timezone"), f'unknown time zone ("{tz}"); use an IANA name such as "Europe/Berlin"')
             daemon = _BAD
 
     from collector import COLLECTORS
@@ -482,8 +493,9 @@ def parse_config(text: str, path: str = "spendwatch.toml") -> Config:
     budgets = []
     for i, t in enumerate(_table_list(raw, "budgets", probs)):
         b = parse_options(BudgetConfig, t, ("budgets", i), probs)
+        if isinstance(t.get("match"), dict):
+            _check_match(t["match"], ("budgets", i, "match"), probs)
         if b is not _BAD:
-            _check_match(b.match, ("budgets", i, "match"), probs)
             if b.amount <= 0:
                 probs.add(("budgets", i, "amount"), f'must be positive ("{b.amount}")')
             for j, th in enumerate(b.thresholds):
@@ -493,8 +505,9 @@ def parse_config(text: str, path: str = "spendwatch.toml") -> Config:
     allocation = []
     for i, t in enumerate(_table_list(raw, "allocation", probs)):
         a = parse_options(AllocationRule, t, ("allocation", i), probs)
+        if isinstance(t.get("match"), dict):
+            _check_match(t["match"], ("allocation", i, "match"), probs)
         if a is not _BAD:
-            _check_match(a.match, ("allocation", i, "match"), probs)
             if "team" in a.match:
                 probs.add(("allocation", i, "match", "team"), "an allocation rule cannot match on the team it assigns")
         allocation.append(a)

@@ -43,6 +43,8 @@ def text(value: Any) -> str:
     v = cell(value)
     if v is None:
         return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
     if isinstance(v, (list, dict)):
         return json.dumps(v)
     return str(v)

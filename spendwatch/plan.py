@@ -20,7 +20,7 @@ def describe_plan(cfg: Config) -> tuple[list[str], list[str]]:
     lines.append(f"budgets ({len(cfg.budgets)}):")
     for b in cfg.budgets:
         match = ", ".join(f"{k}={v}" for k, v in sorted(b.match.items())) or "all spend"
-        ths = ", ".join(f"{t * 100:g}%" for t in b.thresholds)
+        ths = ", ".join(_percent(t) for t in b.thresholds)
         lines.append(f"  {b.name}: ${b.amount} per {b.period} on {match}; alerts at {ths}")
     lines.append(f"allocation rules ({len(cfg.allocation)}): " + "; ".join(
         f"{', '.join(f'{k}={v}' for k, v in sorted(a.match.items()))} -> {a.team}" for a in cfg.allocation))
@@ -43,3 +43,8 @@ def _secrets(options: object, lines: list[str]) -> list[str]:
             if not ok:
                 missing.append(f"{v.key}: {v.describe()} is not set" if v.env else f"{v.key}: {v.describe()} is missing or empty")
     return missing
+
+
+def _percent(share: object) -> str:
+    text = f"{share * 100:f}"  # type: ignore[operator]
+    return (text.rstrip("0").rstrip(".") if "." in text else text) + "%"

@@ -17,7 +17,8 @@ _known: set[str] = set()
 _PATTERNS = [
     (re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"), r"\1[REDACTED]"),
     (re.compile(r"(?i)((?:api[_-]?key|token|secret|password|key|sig|signature)=)[^&\s\"']+"), r"\1[REDACTED]"),
-    (re.compile(r"(?i)(x-api-key|authorization|x-goog-api-key)(\"?\s*[:=]\s*\"?)[^\s\",}]+"), r"\1\2[REDACTED]"),
+    (re.compile(r"(?i)(x-api-key|authorization|x-goog-api-key)(\"?\s*[:=]\s*\"?)(?!bearer\s)(?!\[REDACTED\])[^\s\",}]+"),
+     r"\1\2[REDACTED]"),
     (re.compile(r"(hooks\.slack\.com/(?:services|workflows|triggers)/)[A-Za-z0-9/_-]+"), r"\1[REDACTED]"),
     (re.compile(r"(://)[^/@\s:]+:[^/@\s]+@"), r"\1[REDACTED]@"),
     (re.compile(r"\b(sk-(?:ant-|proj-|or-)?)[A-Za-z0-9_-]{8,}"), r"\1[REDACTED]"),

@@ -63,7 +63,7 @@ class Window:
 
 
 def _holder(message: str) -> str:
-    m = re.search(r"held in (.+?)(?: by user|\.|$)", message)
+    m = re.search(r"held in (.+?\(PID \d+\))", message) or re.search(r"held in (\S+)", message)
     return m.group(1).strip() if m else "another process"
 
 
@@ -118,9 +118,7 @@ class Store:
                 except Exception:
                     self.conn.execute("ROLLBACK")
                     raise
-        if not self.read_only:
-            views.create_views(self.conn, allocation, temp=False)
-        views.create_views(self.conn, allocation, temp=True)
+        views.ensure_views(self.conn, allocation, read_only=self.read_only)
 
     def _applied_migrations(self) -> list[str]:
         exists = self.conn.execute(

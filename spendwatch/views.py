@@ -135,9 +135,40 @@ FROM alert_log a
 """
 
 
-def create_views(conn: Any, rules: Iterable[Any], *, temp: bool) -> None:
+def view_definitions(rules: Iterable[Any]) -> list[tuple[str, str]]:
     rules = list(rules)
+    return [("spend", spend_sql(rules)), ("daily_spend", daily_spend_sql()), ("chargeback", chargeback_sql()),
+            ("alerts", alerts_sql())]
+
+
+def signature(defs: list[tuple[str, str]]) -> str:
+    import hashlib
+
+    return "spendwatch-views:" + hashlib.sha256(repr(defs).encode()).hexdigest()[:16]
+
+
+def ensure_views(conn: Any, rules: Iterable[Any], *, read_only: bool) -> None:
+    """Make the contract views match this code and these allocation rules.
+
+    The persisted views carry a signature (as a COMMENT on `spend`). A writer re-creates them only when the
+    signature differs (so the file is not rewritten on every open); a reader whose config differs from what
+    is persisted shadows them with TEMP views, which costs ~25 ms, so it is skipped when they match.
+    """
+    defs = view_definitions(rules)
+    sig = signature(defs)
+    row = conn.execute("SELECT comment FROM duckdb_views() WHERE view_name = 'spend' AND NOT temporary").fetchone()
+    if row and row[0] == sig:
+        return
+    if read_only:
+        for name, sql in defs:
+            conn.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {sql}")
+        return
+    for name, sql in defs:
+        conn.execute(f"CREATE OR REPLACE VIEW {name} AS {sql}")
+    conn.execute(f"COMMENT ON VIEW spend IS '{sig}'")
+
+
+def create_views(conn: Any, rules: Iterable[Any], *, temp: bool) -> None:
     kind = "TEMP VIEW" if temp else "VIEW"
-    for name, sql in (("spend", spend_sql(rules)), ("daily_spend", daily_spend_sql()),
-                      ("chargeback", chargeback_sql()), ("alerts", alerts_sql())):
+    for name, sql in view_definitions(rules):
         conn.execute(f"CREATE OR REPLACE {kind} {name} AS {sql}")

@@ -1,0 +1,25 @@
+"""A test-only source type with a secret, so config tests do not depend on any real provider module."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from collector import COLLECTORS
+from spendwatch.config import Secret
+
+
+@COLLECTORS.register("test-keyed")
+class KeyedCollector:
+    @dataclass(frozen=True)
+    class Options:
+        api_key: Secret
+        base_url: str = "http://127.0.0.1:9"
+        page_size: int = 100
+        note: Optional[str] = None
+
+    kinds = ("usage",)
+    default_lookback = "1d"
+
+    def __init__(self, source):  # type: ignore[no-untyped-def]
+        self.source = source
