@@ -65,11 +65,11 @@ def test_down_and_hanging_sources_do_not_delay_the_others(tmp_path, loop_server,
     loop_server.behaviour["hang"] = "hang"
     cfg = config_text(tmp_path / "spend.duckdb", [("alpha", loop_server.url("alpha"), "2s"),
                                                   ("down", down_url, "2s"), ("hang", loop_server.url("hang"), "2s")],
-                      job_timeout="4s", metrics=True)
+                      job_timeout="8s", metrics=True)
     d = daemon_factory(cfg).start()
     port = int(wait_for(lambda: re.search(r"event=metrics_listening address=127\.0\.0\.1:(\d+)", d.stderr()), 20,
                         "the metrics address").group(1))
-    # While the hanging source's first run is stuck (it is stopped only after 4 s), alpha keeps its 2 s schedule.
+    # While the hanging source's first run is stuck (it is stopped only after 8 s), alpha keeps its 2 s schedule.
     wait_for(lambda: loop_server.count("alpha") >= 3, 30, "three collects of alpha")
     assert loop_server.count("hang") >= 1
     wait_for(lambda: d.log_events("collect_failed") and any("source=hang outcome=timeout" in x
