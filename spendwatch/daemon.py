@@ -109,6 +109,7 @@ class Daemon:
     # --------------------------------------------------------------------------------------------- run
     def run(self) -> int:
         setup_logging(self.log_level())
+        self._quiet_scheduler_log()
         self._install_signals()
         try:
             return self._run()
@@ -166,7 +167,8 @@ class Daemon:
         with self._running_lock:
             busy = [r.label for r in self._running.values()]
         log.info("event=stopping running=%s grace=%gs", ",".join(busy) or "-", STOP_GRACE)
-        self._stop_deadline = time.monotonic() + STOP_GRACE
+        if self._stop_deadline is None:
+            self._stop_deadline = time.monotonic() + STOP_GRACE
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=True)  # job threads end by STOP_GRACE + KILL_GRACE at the latest
         log.info("event=stopped")
@@ -177,6 +179,8 @@ class Daemon:
         def stop(signum: int, _frame: Any) -> None:
             if self._stop_requested and signum == signal.SIGINT:
                 self._stop_deadline = time.monotonic()  # second Ctrl-C: abandon running jobs now
+            elif self._stop_deadline is None:
+                self._stop_deadline = time.monotonic() + STOP_GRACE  # the grace starts at the signal
             self._stop_requested = True
             self._wake.set()
 
@@ -205,6 +209,9 @@ class Daemon:
             executors={"default": ThreadPoolExecutor(workers), "heartbeat": ThreadPoolExecutor(1)},
             job_defaults={"coalesce": True, "max_instances": 1}, timezone=timezone.utc)
         self._sync_jobs()
+        from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
+
+        self.scheduler.add_listener(self._on_skipped, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
         self.scheduler.add_job(self._housekeeping_job, "interval", id="housekeeping", name="housekeeping",
                                seconds=HOUSEKEEPING_EVERY.total_seconds(), jitter=60,
                                misfire_grace_time=int(HOUSEKEEPING_EVERY.total_seconds()))
@@ -249,6 +256,20 @@ class Daemon:
             self.scheduler.add_job(self._digest_job, digest, id="digest", name="digest", misfire_grace_time=3600)
         else:
             self.scheduler.get_job("digest").reschedule(digest)
+
+    @staticmethod
+    def _quiet_scheduler_log() -> None:
+        """APScheduler's own skip warnings are free text; `_on_skipped` logs them as our events instead.
+        Job exceptions still come through apscheduler.executors at error level."""
+        logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
+
+    def _on_skipped(self, event: Any) -> None:
+        from apscheduler.events import EVENT_JOB_MAX_INSTANCES
+
+        reason = "still_running" if event.code == EVENT_JOB_MAX_INSTANCES else "missed"
+        # A heartbeat that cannot run is a symptom worth seeing; a long collect overlapping its interval is not.
+        level = logging.WARNING if event.job_id == "heartbeat" else logging.DEBUG
+        log.log(level, "event=run_skipped job=%s reason=%s", event.job_id, reason)
 
     # ------------------------------------------------------------------------------------------- jobs
     def _collect_job(self, name: str) -> None:
@@ -449,6 +470,7 @@ class Daemon:
         self.notifier.notify(RELOADING=1, MONOTONIC_USEC=int(time.clock_gettime(time.CLOCK_MONOTONIC) * 1e6))
         self._snapshot = (new, text)
         set_level(self.log_level())
+        self._quiet_scheduler_log()
         self._sync_jobs()
         log.info("event=reloaded config=%s sources=%d", path, len(self._enabled_sources()))
         self._set_status("config reloaded")
