@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import signal
+import socket
 import time
 import urllib.request
 from datetime import datetime, timedelta
@@ -206,3 +207,26 @@ def test_sighup_reload_rejects_invalid_config_and_applies_a_valid_one(tmp_path, 
     # journald mode: priority prefix, no timestamp of our own, one line per event
     assert lines and all(re.match(r"<[2-7]>level=", line) for line in lines if line.strip()), lines[:5]
     assert not any("ts=" in line.split(" ")[0] for line in lines)
+
+
+def test_unusable_store_or_metrics_address_is_a_startup_error(tmp_path, loop_server, daemon_factory):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    d = daemon_factory(config_text(blocker / "spend.duckdb", [("alpha", loop_server.url("alpha"), "1h")]))
+    d.start()
+    assert d.proc.wait(60) == 1
+    failed = d.log_events("store_check_failed")
+    assert len(failed) == 1 and "cannot create the store's directory" in failed[0], d.stderr()
+    assert "Traceback" not in d.stderr() and loop_server.count("alpha") == 0
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    try:
+        d.config.write_text(config_text(tmp_path / "spend.duckdb", [("alpha", loop_server.url("alpha"), "1h")],
+                                        extra=f'metrics_listen = "127.0.0.1:{taken.getsockname()[1]}"\n'))
+        d.start()
+        assert d.proc.wait(60) == 1
+        assert "event=metrics_failed" in d.stderr() and "Address already in use" in d.stderr()
+    finally:
+        taken.close()
