@@ -164,7 +164,14 @@ def job_digest(config: Any, req: dict[str, Any]) -> dict[str, Any]:
     from . import digest  # type: ignore[attr-defined]
 
     out = digest.run_digest(config, utcnow(), send=True)
-    return {"ok": True, "detail": None if out is None else str(out)[:200]}
+    sent = list(getattr(out, "sent", None) or [])
+    problems = [str(p) for p in (getattr(out, "problems", None) or [])]
+    for p in problems:
+        log.warning("event=digest_problem error=%s", p)
+    result: dict[str, Any] = {"ok": not problems or bool(sent), "sent": sent, "problems": problems}
+    if problems and not sent:
+        result["error"] = problems[0]
+    return result
 
 
 def job_housekeeping(config: Any, req: dict[str, Any]) -> dict[str, Any]:

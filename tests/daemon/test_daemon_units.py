@@ -158,3 +158,36 @@ def test_metrics_render_state_and_store_facts():
     lines = set(generate_latest(reg).decode().splitlines())
     assert 'spendwatch_alerts_delivered_total{sink="slack"} 9.0' in lines
     assert 'spendwatch_alerts_pending{sink="slack"} 1.0' in lines
+
+
+def _worker(tmp_path, job: str, config: str) -> dict:
+    """One job through the worker protocol, exactly as the daemon runs it."""
+    import json
+    import subprocess
+
+    from conftest import base_env
+
+    result = tmp_path / f"{job}.json"
+    req = {"job": job, "source": None, "config_text": config, "config_path": str(tmp_path / "c.toml"),
+           "store_path": None, "log_level": "info", "result_path": str(result)}
+    p = subprocess.run([sys.executable, "-m", "spendwatch.jobs"], input=json.dumps(req), text=True,
+                       capture_output=True, env=base_env(), timeout=60)
+    assert p.returncode == 0, p.stderr
+    return json.loads(result.read_text())
+
+
+def test_worker_check_housekeeping_and_digest_jobs(tmp_path):
+    store = tmp_path / "spend.duckdb"
+    config = f'[store]\npath = "{store}"\n'
+    checked = _worker(tmp_path, "check", config)
+    assert checked["ok"] is True and store.exists()
+    assert checked["facts"]["sources"] == {} and checked["facts"]["spend_mtd"] == {}
+    assert _worker(tmp_path, "housekeeping", config) == {"ok": True}
+    digest = _worker(tmp_path, "digest", config)
+    assert digest["ok"] is True
+    assert digest.get("skipped") == "spendwatch.digest not available" or digest.get("problems") == []
+
+
+def test_worker_reports_a_bad_config_as_a_failed_job(tmp_path):
+    res = _worker(tmp_path, "check", '[store]\npath = 5\n')
+    assert res["ok"] is False and "store.path: expected a string" in res["error"]
