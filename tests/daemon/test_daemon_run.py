@@ -230,3 +230,19 @@ def test_unusable_store_or_metrics_address_is_a_startup_error(tmp_path, loop_ser
         assert "event=metrics_failed" in d.stderr() and "Address already in use" in d.stderr()
     finally:
         taken.close()
+
+
+def test_sigterm_lets_a_running_collect_finish_within_the_grace(tmp_path, loop_server, daemon_factory):
+    store = tmp_path / "spend.duckdb"
+    d = daemon_factory(config_text(store, [("alpha", loop_server.url("alpha"), "2s")])).start()
+    wait_for(lambda: d.log_events("collect_done"), 30, "the first collect")
+    loop_server.behaviour["alpha"] = 2.0  # slower than usual, but well inside the 5 s stop grace
+    wait_for(lambda: loop_server.stalled, 20, "a slow collect in flight")
+    _, _, win_end = loop_server.stalled[0]
+    rc, _ = d.terminate()
+    assert rc == 0
+    log = d.stderr()
+    assert log.index("event=stopping running=collect:alpha") < log.rindex("event=collect_done source=alpha")
+    assert "event=collect_abandoned" not in log
+    with duckdb.connect(str(store), read_only=True) as con:
+        assert con.execute("SELECT complete_through FROM sync_state WHERE source = 'alpha'").fetchone()[0] >= win_end
