@@ -41,7 +41,7 @@ def test_run_collects_detects_alerts_notifies_and_stops_on_sigterm(tmp_path, loo
     for _ in range(3):
         stored = assert_store_consistent(d.config)
         assert {r["source"] for r in stored} <= {"alpha", "beta"} and stored
-    wait_for(lambda: loop_server.count("alpha") >= 3 and loop_server.count("beta") >= 2, 30,
+    wait_for(lambda: loop_server.count("alpha") >= 2 and loop_server.count("beta") >= 2, 30,
              "repeated collects of both sources")
     wait_for(lambda: len(d.log_events("collect_done")) >= 3, 20, "collect_done log lines")
 
@@ -180,7 +180,7 @@ def test_kill_9_during_a_collect_then_restart_completes_the_window(tmp_path, loo
         assert con.execute("SELECT complete_through FROM sync_state WHERE source = 'alpha'").fetchone()[0] >= win_end
 
 
-def test_sighup_reload_rejects_invalid_config_and_applies_a_valid_one(tmp_path, loop_server, daemon_factory):
+def test_sighup_reload_then_sigterm_lets_the_running_collect_finish(tmp_path, loop_server, daemon_factory):
     store = tmp_path / "spend.duckdb"
     good = config_text(store, [("alpha", loop_server.url("alpha"), "2s")])
     d = daemon_factory(good).start(journal=True)
@@ -201,9 +201,20 @@ def test_sighup_reload_rejects_invalid_config_and_applies_a_valid_one(tmp_path, 
     d.proc.send_signal(signal.SIGHUP)
     wait_for(lambda: d.log_events("reloaded"), 20, "the valid reload")
     wait_for(lambda: [x for x in d.log_events("collect_done") if "source=beta" in x], 30, "the new source to collect")
+
+    # SIGTERM while a collect is in flight: it is slow (2 s) but inside the 5 s grace, so it finishes.
+    loop_server.behaviour["alpha"] = 2.0
+    wait_for(lambda: loop_server.stalled, 20, "a slow collect in flight")
+    _, _, win_end = loop_server.stalled[0]
     rc, _ = d.terminate()
     assert rc == 0
-    lines = d.stderr().splitlines()
+    log = d.stderr()
+    stopping = re.search(r"event=stopping running=\S*collect:alpha", log)
+    assert stopping and stopping.start() < log.rindex("event=collect_done source=alpha"), log[-3000:]
+    assert "event=collect_abandoned" not in log
+    with duckdb.connect(str(store), read_only=True) as con:
+        assert con.execute("SELECT complete_through FROM sync_state WHERE source = 'alpha'").fetchone()[0] >= win_end
+    lines = log.splitlines()
     # journald mode: priority prefix, no timestamp of our own, one line per event
     assert lines and all(re.match(r"<[2-7]>level=", line) for line in lines if line.strip()), lines[:5]
     assert not any("ts=" in line.split(" ")[0] for line in lines)
@@ -231,18 +242,3 @@ def test_unusable_store_or_metrics_address_is_a_startup_error(tmp_path, loop_ser
     finally:
         taken.close()
 
-
-def test_sigterm_lets_a_running_collect_finish_within_the_grace(tmp_path, loop_server, daemon_factory):
-    store = tmp_path / "spend.duckdb"
-    d = daemon_factory(config_text(store, [("alpha", loop_server.url("alpha"), "2s")])).start()
-    wait_for(lambda: d.log_events("collect_done"), 30, "the first collect")
-    loop_server.behaviour["alpha"] = 2.0  # slower than usual, but well inside the 5 s stop grace
-    wait_for(lambda: loop_server.stalled, 20, "a slow collect in flight")
-    _, _, win_end = loop_server.stalled[0]
-    rc, _ = d.terminate()
-    assert rc == 0
-    log = d.stderr()
-    assert log.index("event=stopping running=collect:alpha") < log.rindex("event=collect_done source=alpha")
-    assert "event=collect_abandoned" not in log
-    with duckdb.connect(str(store), read_only=True) as con:
-        assert con.execute("SELECT complete_through FROM sync_state WHERE source = 'alpha'").fetchone()[0] >= win_end
