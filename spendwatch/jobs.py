@@ -133,12 +133,12 @@ def detect_and_deliver(config: Any, now: datetime) -> dict[str, Any]:
     except SpendwatchError as exc:
         log.warning("event=detect_skipped error=%s", exc)
         return {"detect_error": str(exc), "findings": [], "sinks": {}}
-    problems: list[str] = []
-    if findings:
-        try:
-            problems = list(deliver(config, findings, now))
-        except SpendwatchError as exc:
-            problems = [str(exc)]
+    # Deliver even with no findings: the alert log resolves what stopped firing and retries alerts queued
+    # for a sink that was down.
+    try:
+        problems = list(deliver(config, findings, now))
+    except SpendwatchError as exc:
+        problems = [str(exc)]
     for p in problems:
         log.warning("event=delivery_problem error=%s", p)
     sinks: dict[str, dict[str, int]] = {}
