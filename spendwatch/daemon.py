@@ -295,6 +295,10 @@ class Daemon:
                 st.last_error = res.get("error")
                 delay = backoff_delay(src.interval, st.consecutive_failures)
             failures = st.consecutive_failures
+        if outcome == "timeout" and not self._stop_requested:
+            # the killed worker could not record its failure: do it, so `status` shows the hanging source
+            self.run_worker("mark_failed", name, self.config.store.lock_timeout.total_seconds() + 30,
+                            extra={"error": res.get("error")})
         self._absorb_facts(res.get("facts"))
         took = time.time() - started
         if outcome == "ok":
@@ -375,7 +379,8 @@ class Daemon:
             self.notifier.notify(STATUS=self._last_status)
 
     # ----------------------------------------------------------------------------------------- workers
-    def run_worker(self, job: str, source: Optional[str], timeout: float) -> dict[str, Any]:
+    def run_worker(self, job: str, source: Optional[str], timeout: float,
+                   extra: Optional[dict[str, Any]] = None) -> dict[str, Any]:
         """Run one job in a worker process; returns its result, or {"outcome": "timeout"|"abandoned"}.
 
         Never raises and never waits past `timeout` (or past the shutdown grace): a worker that runs
@@ -386,7 +391,7 @@ class Daemon:
         result_path = os.path.join(self.tmpdir, f"{label.replace(':', '-')}-{uuid.uuid4().hex}.json")
         request = {"job": job, "source": source, "config_text": text, "config_path": cfg.path,
                    "store_path": self.store_override, "log_level": self.log_level(), "result_path": result_path,
-                   "parent_pid": os.getpid()}
+                   "parent_pid": os.getpid(), **(extra or {})}
         try:
             proc = subprocess.Popen([sys.executable, "-m", "spendwatch.jobs"], stdin=subprocess.PIPE,
                                     env=self.child_env, close_fds=True)

@@ -8,8 +8,8 @@ good. The price is ~0.8 s of interpreter start per job, negligible next to hourl
 process itself stays small: it never imports duckdb, pyarrow or httpx, and never holds the store.
 
 Protocol: the daemon writes one JSON request on stdin
-    {"job": "check|collect|digest|housekeeping", "config_text": ..., "config_path": ..., "store_path": ...,
-     "source": ..., "log_level": ..., "result_path": ...}
+    {"job": "check|collect|digest|housekeeping|mark_failed", "config_text": ..., "config_path": ...,
+     "store_path": ..., "source": ..., "log_level": ..., "result_path": ..., "parent_pid": ..., "error": ...}
 and the worker writes one JSON result object to `result_path` (a file, so a large result can never block
 on a pipe the daemon is not reading yet). The config travels as text so that a worker always runs with
 the config the daemon accepted, even if the file on disk has since been edited into something invalid.
@@ -188,7 +188,28 @@ def job_housekeeping(config: Any, req: dict[str, Any]) -> dict[str, Any]:
     return {"ok": True}
 
 
-JOBS = {"check": job_check, "collect": job_collect, "digest": job_digest, "housekeeping": job_housekeeping}
+def job_mark_failed(config: Any, req: dict[str, Any]) -> dict[str, Any]:
+    """Record in sync_state a collect the daemon had to stop at its timeout (the killed worker could not),
+    so that `spendwatch status` shows a hanging provider like any other failing one."""
+    from collector import COLLECTORS
+
+    from .errors import StoreLocked
+    from .store import Store
+
+    source = config.source(req["source"])
+    kinds = tuple(getattr(COLLECTORS.get(source.type), "kinds", ("usage",)))
+    try:
+        with Store.open(config.store.path, read_only=False,
+                        lock_timeout=config.store.lock_timeout.total_seconds(), allocation=config.allocation) as st:
+            for kind in kinds:
+                st.mark_attempt(source.name, kind, ok=False, error=req["error"])
+    except StoreLocked as exc:
+        return {"ok": False, "store_busy": True, "error": str(exc)}
+    return {"ok": True}
+
+
+JOBS = {"check": job_check, "collect": job_collect, "digest": job_digest, "housekeeping": job_housekeeping,
+        "mark_failed": job_mark_failed}
 
 
 # ------------------------------------------------------------------------------------------------- main

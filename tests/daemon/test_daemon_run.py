@@ -96,6 +96,9 @@ def test_down_and_hanging_sources_do_not_delay_the_others(tmp_path, loop_server,
     assert by_source["down"]["failures"] >= 2 and "Connection refused" in by_source["down"]["last_error"]
     assert by_source["down"]["last_success"] is None
     assert by_source["alpha"]["failures"] == 0 and by_source["alpha"]["last_success"]
+    # the hanging source's worker was killed at job_timeout; the daemon recorded that for `status`
+    assert by_source["hang"]["failures"] >= 1
+    assert "ran longer than [daemon] job_timeout (8s) and was stopped" in by_source["hang"]["last_error"]
 
     text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
     metric = {m.group(1): float(m.group(2)) for m in re.finditer(r"^(spendwatch_\S+) (\S+)$", text, re.M)}

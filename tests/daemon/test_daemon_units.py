@@ -191,3 +191,34 @@ def test_worker_check_housekeeping_and_digest_jobs(tmp_path):
 def test_worker_reports_a_bad_config_as_a_failed_job(tmp_path):
     res = _worker(tmp_path, "check", '[store]\npath = 5\n')
     assert res["ok"] is False and "store.path: expected a string" in res["error"]
+
+
+def test_heartbeat_pings_the_watchdog_unless_a_job_is_stuck_past_its_kill(tmp_path):
+    import shutil
+    import subprocess
+    import time
+
+    from spendwatch.config import parse_config
+    from spendwatch.daemon import Daemon, Running
+
+    name = f"spendwatch-unit-{uuid.uuid4().hex}"
+    rx = _receiver(b"\0" + name.encode())
+    cfg = parse_config(f'[store]\npath = "{tmp_path / "s.duckdb"}"\n', str(tmp_path / "c.toml"))
+    d = Daemon(cfg, "", notifier=Notifier({"NOTIFY_SOCKET": "@" + name, "WATCHDOG_USEC": "2000000"}))
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        d._heartbeat_job()
+        assert rx.recv(100) == b"WATCHDOG=1"
+        d._running["x"] = Running("collect:late", sleeper, deadline=time.monotonic() + 5)  # running, in time
+        d._heartbeat_job()
+        assert rx.recv(100) == b"WATCHDOG=1"
+        d._running["x"] = Running("collect:stuck", sleeper, deadline=time.monotonic() - 60)  # kill failed
+        d._heartbeat_job()
+        rx.settimeout(0.3)
+        with pytest.raises(socket.timeout):
+            rx.recv(100)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+        rx.close()
+        shutil.rmtree(d.tmpdir, ignore_errors=True)
