@@ -26,6 +26,7 @@ import json
 import logging
 import os
 import random
+import select
 import shutil
 import signal
 import subprocess
@@ -87,7 +88,11 @@ class Daemon:
         self.child_env = child_environment()
         self._running: dict[str, Running] = {}
         self._running_lock = threading.Lock()
-        self._wake = threading.Event()
+        # Self-pipe: signal handlers only set flags and the interpreter writes the signal number here
+        # (signal.set_wakeup_fd), so the main loop wakes at once without a handler ever taking a lock.
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
         self._stop_requested = False
         self._reload_requested = False
         self._stop_deadline: Optional[float] = None
@@ -118,6 +123,9 @@ class Daemon:
                 self.metrics_server.shutdown()
             shutil.rmtree(self.tmpdir, ignore_errors=True)
             self.notifier.close()
+            signal.set_wakeup_fd(-1)
+            os.close(self._wake_r)
+            os.close(self._wake_w)
 
     def _run(self) -> int:
         cfg = self.config
@@ -155,8 +163,12 @@ class Daemon:
         log.info("event=ready sources=%s watchdog=%s", ",".join(s.name for s in self._enabled_sources()) or "-",
                  f"{self.notifier.watchdog_seconds:g}s" if self.notifier.watchdog_seconds else "off")
         while not self._stop_requested:
-            self._wake.wait()
-            self._wake.clear()
+            select.select([self._wake_r], [], [], 5.0)
+            try:
+                while os.read(self._wake_r, 512):
+                    pass
+            except BlockingIOError:
+                pass
             if self._reload_requested and not self._stop_requested:
                 self._reload_requested = False
                 self.reload()
@@ -182,19 +194,21 @@ class Daemon:
             elif self._stop_deadline is None:
                 self._stop_deadline = time.monotonic() + STOP_GRACE  # the grace starts at the signal
             self._stop_requested = True
-            self._wake.set()
 
         def reload(_signum: int, _frame: Any) -> None:
             self._reload_requested = True
-            self._wake.set()
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGHUP, reload)
+        signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
 
     def request_stop(self) -> None:
         self._stop_requested = True
-        self._wake.set()
+        try:
+            os.write(self._wake_w, b"\0")
+        except BlockingIOError:
+            pass  # the pipe is full: the main loop is about to wake anyway
 
     # --------------------------------------------------------------------------------------- scheduler
     def _enabled_sources(self) -> list[SourceConfig]:
