@@ -358,8 +358,9 @@ class Daemon:
         with self.state.lock:
             self.state.job_runs[(job, outcome)] = self.state.job_runs.get((job, outcome), 0) + 1
         level = logging.INFO if outcome == "ok" else logging.WARNING
-        log.log(level, "event=%s_done outcome=%s%s", job, outcome,
-                f" error={res.get('error')}" if res.get("error") else (f" skipped={res['skipped']}" if res.get("skipped") else ""))
+        detail = (f" error={res['error']}" if res.get("error")
+                  else f" skipped={res['skipped']}" if res.get("skipped") else "")
+        log.log(level, "event=%s_done outcome=%s%s", job, outcome, detail)
         self._set_status(f"{job} {outcome} at {datetime.now(timezone.utc):%H:%M:%SZ}")
 
     def _heartbeat_job(self) -> None:
@@ -387,7 +388,9 @@ class Daemon:
         with self.state.lock:
             states = [self.state.sources[s.name] for s in self._enabled_sources() if s.name in self.state.sources]
             failing = sorted(s.name for s in states if s.consecutive_failures)
-        summary = f"{len(states) - len(failing)}/{len(states)} sources ok" + (f" (failing: {', '.join(failing)})" if failing else "")
+        summary = f"{len(states) - len(failing)}/{len(states)} sources ok"
+        if failing:
+            summary += f" (failing: {', '.join(failing)})"
         self._last_status = f"{summary}; last: {last}"
         if self.scheduler is not None:
             self.notifier.notify(STATUS=self._last_status)

@@ -54,8 +54,9 @@ class Notifier:
         """Send e.g. notify(READY=1, STATUS="collecting"); returns whether a datagram went out.
 
         Values are made single-line (systemd reads one assignment per line). The send never blocks; a
-        failure (including a full receive queue) is logged at debug level and swallowed: losing a STATUS line must never stop the daemon, and a lost WATCHDOG
-        ping is exactly what the watchdog exists to notice.
+        failure (including a full receive queue) is logged at debug level and swallowed: losing a STATUS
+        line must never stop the daemon, and a lost WATCHDOG ping is exactly what the watchdog exists to
+        notice.
         """
         if self.address is None:
             return False

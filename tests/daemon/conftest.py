@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
 import pytest
-
 from loopserver import LoopServer
 
 HERE = Path(__file__).resolve().parent

@@ -7,7 +7,6 @@ from datetime import timedelta
 
 import duckdb
 import pytest
-
 from conftest import sql, wait_for
 
 fakes = pytest.importorskip("spendwatch.fakes", reason="spendwatch.fakes (the provider fakes) not merged yet")

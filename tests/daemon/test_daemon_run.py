@@ -13,7 +13,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import duckdb
-
 from conftest import config_text, spendwatch, sql, wait_for
 from loopserver import COST_PER_MINUTE, closed_port, minutes
 
@@ -57,7 +56,8 @@ def test_run_collects_detects_alerts_notifies_and_stops_on_sigterm(tmp_path, loo
     assert "READY=1" in fields and "WATCHDOG=1" in fields and "STOPPING=1" in fields, fields
     assert fields.index("READY=1") < fields.index("STOPPING=1")
     statuses = [f for f in fields if f.startswith("STATUS=")]
-    assert any(re.match(r"STATUS=2/2 sources ok; last: collect (alpha|beta) ok rows=\d+ at ", s) for s in statuses), statuses
+    ok_status = re.compile(r"STATUS=2/2 sources ok; last: collect (alpha|beta) ok rows=\d+ at ")
+    assert any(ok_status.match(s) for s in statuses), statuses
     assert "event=stopped" in d.stderr()
     assert "Traceback" not in d.stderr()
 
@@ -132,7 +132,8 @@ def test_reader_holding_the_store_delays_but_does_not_lose_collects(tmp_path, lo
     held_to = datetime.now().astimezone()
     con.close()
 
-    wait_for(lambda: len(d.log_events("collect_done")) > done_before + 1, 40, "collects to resume after the reader left")
+    wait_for(lambda: len(d.log_events("collect_done")) > done_before + 1, 40,
+             "collects to resume after the reader left")
     skipped = d.log_events("collect_skipped")
     assert skipped and all("reason=store_busy action=next_run" in x for x in skipped), skipped
     assert "locked by" in skipped[0]
