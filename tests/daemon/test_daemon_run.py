@@ -233,11 +233,12 @@ def test_unusable_store_or_metrics_address_is_a_startup_error(tmp_path, loop_ser
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("")
     d = daemon_factory(config_text(blocker / "spend.duckdb", [("alpha", loop_server.url("alpha"), "1h")]))
-    d.start()
+    d.start("--log-level", "error")  # wins over [daemon] log_level = "info"
     assert d.proc.wait(60) == 1
     failed = d.log_events("store_check_failed")
     assert len(failed) == 1 and "cannot create the store's directory" in failed[0], d.stderr()
     assert "Traceback" not in d.stderr() and loop_server.count("alpha") == 0
+    assert "level=info" not in d.stderr() and "event=starting" not in d.stderr()
 
     taken = socket.socket()
     taken.bind(("127.0.0.1", 0))
@@ -248,6 +249,7 @@ def test_unusable_store_or_metrics_address_is_a_startup_error(tmp_path, loop_ser
         d.start()
         assert d.proc.wait(60) == 1
         assert "event=metrics_failed" in d.stderr() and "Address already in use" in d.stderr()
+        assert "level=info logger=spendwatch.daemon event=starting" in d.stderr()  # [daemon] log_level
     finally:
         taken.close()
 
