@@ -261,13 +261,15 @@ class Daemon:
                 continue
             first = now + timedelta(seconds=random.uniform(0, min(secs, 2.0)))  # collect soon after start
             self.scheduler.add_job(self._collect_job, trigger, args=[src.name], id=job_id, name=job_id,
-                                   next_run_time=first, misfire_grace_time=max(1, int(secs)))
+                                   next_run_time=first, misfire_grace_time=max(1, int(secs)),
+                                   max_instances=1, coalesce=True)
             self.state.source(src.name)
             log.info("event=source_scheduled source=%s type=%s interval=%gs", src.name, src.type, secs)
         digest = CronTrigger(hour=cfg.daemon.digest_at.hour, minute=cfg.daemon.digest_at.minute,
                              timezone=ZoneInfo(cfg.daemon.timezone))
         if self.scheduler.get_job("digest") is None:
-            self.scheduler.add_job(self._digest_job, digest, id="digest", name="digest", misfire_grace_time=3600)
+            self.scheduler.add_job(self._digest_job, digest, id="digest", name="digest", misfire_grace_time=3600,
+                                   max_instances=1, coalesce=True)
         else:
             self.scheduler.get_job("digest").reschedule(digest)
 

@@ -222,3 +222,36 @@ def test_heartbeat_pings_the_watchdog_unless_a_job_is_stuck_past_its_kill(tmp_pa
         sleeper.wait()
         rx.close()
         shutil.rmtree(d.tmpdir, ignore_errors=True)
+
+
+def test_schedule_digest_in_the_configured_zone_and_collect_job_settings(tmp_path):
+    import shutil
+    from datetime import datetime, timezone
+
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from spendwatch.config import parse_config
+    from spendwatch.daemon import Daemon
+
+    import sw_daemon_plugin  # noqa: F401  (registers the loopback-minutes collector in this process)
+
+    text = (f'[store]\npath = "{tmp_path / "s.duckdb"}"\n'
+            '[[sources]]\nname = "a"\ntype = "loopback-minutes"\nbase_url = "http://127.0.0.1:9/a"\n'
+            'interval = "15m"\n'
+            '[daemon]\ntimezone = "Europe/Berlin"\ndigest_at = "08:30"\n')
+    d = Daemon(parse_config(text, str(tmp_path / "c.toml")), text, notifier=Notifier({}))
+    try:
+        d.scheduler = BackgroundScheduler(timezone=timezone.utc)  # not started: jobs stay pending
+        d._sync_jobs()
+        trigger = d.scheduler.get_job("digest").trigger
+        winter = trigger.get_next_fire_time(None, datetime(2026, 1, 15, 12, 0, tzinfo=timezone.utc))
+        summer = trigger.get_next_fire_time(None, datetime(2026, 7, 15, 6, 0, tzinfo=timezone.utc))
+        assert winter.astimezone(timezone.utc) == datetime(2026, 1, 16, 7, 30, tzinfo=timezone.utc)
+        assert summer.astimezone(timezone.utc) == datetime(2026, 7, 15, 6, 30, tzinfo=timezone.utc)
+        job = d.scheduler.get_job("collect:a")
+        assert (job.max_instances, job.coalesce, job.misfire_grace_time) == (1, True, 900)
+        assert job.trigger.interval.total_seconds() == 900 and job.trigger.jitter == 30
+        started = datetime.now(timezone.utc)
+        assert 0 <= (job.next_run_time - started).total_seconds() <= 2  # first collect soon after start
+    finally:
+        shutil.rmtree(d.tmpdir, ignore_errors=True)
