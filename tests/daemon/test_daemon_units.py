@@ -228,12 +228,11 @@ def test_schedule_digest_in_the_configured_zone_and_collect_job_settings(tmp_pat
     import shutil
     from datetime import datetime, timezone
 
+    import sw_daemon_plugin  # noqa: F401  (registers the loopback-minutes collector in this process)
     from apscheduler.schedulers.background import BackgroundScheduler
 
     from spendwatch.config import parse_config
     from spendwatch.daemon import Daemon
-
-    import sw_daemon_plugin  # noqa: F401  (registers the loopback-minutes collector in this process)
 
     text = (f'[store]\npath = "{tmp_path / "s.duckdb"}"\n'
             '[[sources]]\nname = "a"\ntype = "loopback-minutes"\nbase_url = "http://127.0.0.1:9/a"\n'
