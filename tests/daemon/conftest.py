@@ -32,8 +32,14 @@ def base_env(**extra: str) -> dict[str, str]:
     return env
 
 
+# Waits are upper bounds, not timing assertions: a shared CI box under load can take seconds to start a
+# worker process (cold imports), so every bound is stretched by this factor. Passing tests never wait it out.
+SLOW = float(os.environ.get("SPENDWATCH_TEST_SLOW", "3"))
+
+
 def wait_for(pred: Callable[[], Any], timeout: float, what: str, every: float = 0.2) -> Any:
     """Poll until `pred()` is truthy; fail naming `what` (a bound on waiting, not a timing assertion)."""
+    timeout *= SLOW
     deadline = time.monotonic() + timeout
     while True:
         value = pred()

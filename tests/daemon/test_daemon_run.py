@@ -71,11 +71,11 @@ def test_down_and_hanging_sources_do_not_delay_the_others(tmp_path, loop_server,
     loop_server.behaviour["hang"] = "hang"
     cfg = config_text(tmp_path / "spend.duckdb", [("alpha", loop_server.url("alpha"), "2s"),
                                                   ("down", down_url, "2s"), ("hang", loop_server.url("hang"), "2s")],
-                      job_timeout="8s", metrics=True)
+                      job_timeout="12s", metrics=True)
     d = daemon_factory(cfg).start()
     port = int(wait_for(lambda: re.search(r"event=metrics_listening address=127\.0\.0\.1:(\d+)", d.stderr()), 20,
                         "the metrics address").group(1))
-    # While the hanging source's first run is stuck (it is stopped only after 8 s), alpha keeps its 2 s schedule.
+    # While the hanging source's first run is stuck (it is stopped only after 12 s), alpha keeps its 2 s schedule.
     wait_for(lambda: loop_server.count("alpha") >= 3, 30, "three collects of alpha")
     assert loop_server.count("hang") >= 1
     wait_for(lambda: d.log_events("collect_failed") and any("source=hang outcome=timeout" in x
@@ -98,7 +98,7 @@ def test_down_and_hanging_sources_do_not_delay_the_others(tmp_path, loop_server,
     assert by_source["alpha"]["failures"] == 0 and by_source["alpha"]["last_success"]
     # the hanging source's worker was killed at job_timeout; the daemon recorded that for `status`
     assert by_source["hang"]["failures"] >= 1
-    assert "ran longer than [daemon] job_timeout (8s) and was stopped" in by_source["hang"]["last_error"]
+    assert "ran longer than [daemon] job_timeout (12s) and was stopped" in by_source["hang"]["last_error"]
 
     text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
     metric = {m.group(1): float(m.group(2)) for m in re.finditer(r"^(spendwatch_\S+) (\S+)$", text, re.M)}
