@@ -1,41 +1,46 @@
-"""Console sink: findings as readable text on stdout (the demo, `detect --no-send`, debugging)."""
+"""Console sink: alerts and the digest as readable text on stdout (the demo, `detect --no-send`, debugging)."""
 
 from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from typing import Any, Sequence, TextIO
+from typing import Any, Literal, Sequence, TextIO
 
-from spendwatch.findings import Finding, money_str
+from spendwatch.findings import Finding
 
 from . import SINKS
+from ._base import DeliveryOptions
+from ._notice import Notice, with_budget
+from ._notice import render_text as _render
 
 
-def render_text(findings: Sequence[Finding]) -> str:
-    lines = []
-    for f in findings:
-        lines.append(f"[{f.severity.upper()}] {f.detector}: {f.message}")
-        figures = [f"{label} ${money_str(v)}" for label, v in
-                   (("observed", f.observed), ("expected", f.expected), ("threshold", f.threshold)) if v is not None]
-        if figures:
-            lines.append("    " + ", ".join(figures))
-        for d in f.drivers[:5]:
-            lines.append("    driver: " + ", ".join(f"{k}={money_str(v) if not isinstance(v, (str, int)) else v}"
-                                                     for k, v in d.items()))
-    return "\n".join(lines)
+def render_text(findings: Sequence[Finding | Notice], config: Any = None) -> str:
+    """Findings in the order given (the CLI prints them sorted by detector and key)."""
+    return _render([with_budget(Notice.of(f), config) for f in findings])
 
 
 @SINKS.register("console")
 class ConsoleSink:
-    @dataclass(frozen=True)
-    class Options:
-        stream: str = "stdout"  # stdout | stderr
+    @dataclass(frozen=True, kw_only=True)
+    class Options(DeliveryOptions):
+        stream: Literal["stdout", "stderr"] = "stdout"
+        max_alerts: int = 1000
 
     def __init__(self, config: Any, out: TextIO | None = None) -> None:
         self.config = config
+        self.name = config.name
+        self.options = config.options
         self.out = out
 
-    def send(self, findings: Sequence[Finding]) -> None:
-        out = self.out or (sys.stderr if self.config.options.stream == "stderr" else sys.stdout)
-        out.write(render_text(findings) + "\n")
+    def _stream(self) -> TextIO:
+        return self.out or (sys.stderr if self.options.stream == "stderr" else sys.stdout)
+
+    def send(self, items: Sequence[Finding | Notice]) -> None:
+        out = self._stream()
+        out.write(_render([Notice.of(x) for x in items], cap=self.options.max_alerts) + "\n")
+        out.flush()
+
+    def send_digest(self, digest: Any) -> None:
+        out = self._stream()
+        out.write(digest.text + "\n")
         out.flush()

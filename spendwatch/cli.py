@@ -251,13 +251,40 @@ def detect(obj: Ctx, at: Any, as_json: bool, no_send: bool) -> None:
     else:
         from sinks.console import render_text
 
-        click.echo(render_text(findings) if findings else "no findings")
+        click.echo(render_text(findings, cfg) if findings else "no findings")
     if not no_send:
         problems = deliver(cfg, findings, now)
         for p in problems:
             click.echo(f"spendwatch: {p}", err=True)
         if problems:
             sys.exit(1)
+
+
+@main.command()
+@click.option("--send", is_flag=True, help="Deliver it to every sink with `digest` on (else only print it).")
+@click.option("--at", callback=_instant, metavar="T", help="As of T (default now): the digest covers the day before.")
+@click.option("--chart", "chart_path", metavar="PATH", type=click.Path(dir_okay=False),
+              help="Also write the 30-day PNG chart to PATH.")
+@click.pass_obj
+def digest(obj: Ctx, send: bool, at: Any, chart_path: Optional[str]) -> None:
+    """The daily digest: yesterday's spend, budgets to date, open alerts, a 30-day chart."""
+    from .digest import run_digest
+    from .timeutil import utcnow
+
+    cfg = obj.config()
+    result = run_digest(cfg, at or utcnow(), send)
+    if chart_path and result.digest.chart_png:
+        with open(chart_path, "wb") as fh:
+            fh.write(result.digest.chart_png)
+    if not send:
+        click.echo(result.digest.text)
+        return
+    for name in result.sent:
+        click.echo(f"digest sent to {name}")
+    for p in result.problems:
+        click.echo(f"spendwatch: {p}", err=True)
+    if result.problems:
+        sys.exit(1)
 
 
 @main.command()

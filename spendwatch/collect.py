@@ -37,10 +37,14 @@ def open_writer(config: Config) -> Any:
                       lock_timeout=config.store.lock_timeout.total_seconds(), allocation=config.allocation)
 
 
-def build_collector(source: SourceConfig) -> Any:
+def build_collector(source: SourceConfig, prices: Any = ()) -> Any:
+    """Instantiate a source's collector; collectors that estimate money get the [[prices]] overrides."""
     from collector import COLLECTORS
 
-    return COLLECTORS.get(source.type)(source)
+    coll = COLLECTORS.get(source.type)(source)
+    if prices and hasattr(coll, "use_prices"):
+        coll.use_prices(prices)
+    return coll
 
 
 def collect_source(config: Config, source: SourceConfig, *, since: Optional[datetime] = None,
@@ -50,7 +54,7 @@ def collect_source(config: Config, source: SourceConfig, *, since: Optional[date
     now = now or utcnow()
     outcome = SourceOutcome(source.name, ok=True)
     try:
-        coll = build_collector(source)
+        coll = build_collector(source, getattr(config, "prices", ()))
     except SpendwatchError as exc:
         return _fail(config, source, outcome, str(exc))
     try:
@@ -101,7 +105,8 @@ def _fail(config: Config, source: SourceConfig, outcome: SourceOutcome, message:
           kinds: tuple[str, ...] = ("usage",)) -> SourceOutcome:
     outcome.ok = False
     outcome.error = message
-    log.error("collect failed source=%s error=%s", source.name, message)
+    # info, not error: the caller reports the failure once (the CLI as one stderr line, the daemon in its log)
+    log.info("collect failed source=%s error=%s", source.name, message)
     try:
         with open_writer(config) as st:
             for kind in kinds:

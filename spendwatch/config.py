@@ -37,6 +37,7 @@ MATCH_COLUMNS = (
     "provider", "source", "account_id", "project_id", "workspace_id", "api_key_id", "user_id", "model",
     "service_tier", "line_item", "granularity", "cost_basis", "team",
 )
+SECTIONS = ("store", "sources", "budgets", "allocation", "sinks", "daemon", "detectors", "prices")
 DEFAULT_CONFIG_PATHS = ("./spendwatch.toml", "/etc/spendwatch/config.toml")
 
 
@@ -132,6 +133,35 @@ class AllocationRule:
 
 
 @dataclass(frozen=True)
+class PriceOverride:
+    """A negotiated rate ([[prices]]): USD per million tokens for models matching `model` (a glob).
+
+    Cached-input and cache-write prices default to the input price when not given; `since`/`until`
+    (YYYY-MM-DD, until exclusive) date the rate. The first matching entry wins over genai-prices.
+    """
+
+    model: str
+    input_per_mtok: Decimal
+    output_per_mtok: Decimal
+    provider: str = "*"
+    cached_input_per_mtok: Optional[Decimal] = None
+    cache_write_per_mtok: Optional[Decimal] = None
+    since: Optional[str] = None
+    until: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        from datetime import date
+
+        for name in ("since", "until"):
+            value = getattr(self, name)
+            if value is not None:
+                try:
+                    date.fromisoformat(value)
+                except ValueError:
+                    raise ValueError(f'{name}: not a date ("{value}"); use YYYY-MM-DD') from None
+
+
+@dataclass(frozen=True)
 class SinkConfig:
     name: str
     type: str
@@ -165,6 +195,7 @@ class Config:
     sinks: list[SinkConfig]
     daemon: DaemonConfig
     detectors: dict[str, DetectorConfig]
+    prices: list[PriceOverride] = field(default_factory=list)
 
     def source(self, name: str) -> SourceConfig:
         for s in self.sources:
@@ -348,6 +379,13 @@ class _Bad:
 _BAD = _Bad()
 
 
+def toml_key(field_name: str) -> str:
+    """A field named after a Python keyword plus "_" (`from_`) is written without the "_" (`from`)."""
+    import keyword
+
+    return field_name[:-1] if field_name.endswith("_") and keyword.iskeyword(field_name[:-1]) else field_name
+
+
 def parse_options(cls: type, table: dict[str, Any], path: tuple[Any, ...], probs: _Problems,
                   skip: frozenset[str] = frozenset()) -> Any:
     """Build dataclass `cls` from `table`, reporting unknown keys, missing required ones and bad types."""
@@ -382,11 +420,12 @@ def parse_options(cls: type, table: dict[str, Any], path: tuple[Any, ...], probs
                 continue
             kwargs[name] = Secret(key=format_path(path + (name,)), env=env, file=file)
             continue
-        known.add(name)
-        if name in table:
-            kwargs[name] = _convert(table[name], tp, path + (name,), probs)
+        key = toml_key(name)
+        known.add(key)
+        if key in table:
+            kwargs[name] = _convert(table[key], tp, path + (key,), probs)
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:  # type: ignore[misc]
-            probs.add(path + (name,), "missing (required)")
+            probs.add(path + (key,), "missing (required)")
             kwargs[name] = _BAD
     for key in table:
         if key not in known:
@@ -466,8 +505,8 @@ def parse_config(text: str, path: str = "spendwatch.toml") -> Config:
         raise ConfigError([f"{where}: not valid TOML ({exc})"]) from None
     probs = _Problems(path, text)
     for key in raw:
-        if key not in ("store", "sources", "budgets", "allocation", "sinks", "daemon", "detectors"):
-            hint = _closest(key, ["store", "sources", "budgets", "allocation", "sinks", "daemon", "detectors"])
+        if key not in SECTIONS:
+            hint = _closest(key, list(SECTIONS))
             probs.add((key,), "unknown section" + (f" (did you mean {hint!r}?)" if hint else ""))
 
     store = parse_options(StoreConfig, raw.get("store", {}), ("store",), probs)
@@ -511,6 +550,8 @@ def parse_config(text: str, path: str = "spendwatch.toml") -> Config:
             if "team" in a.match:
                 probs.add(("allocation", i, "match", "team"), "an allocation rule cannot match on the team it assigns")
         allocation.append(a)
+    prices = [parse_options(PriceOverride, t, ("prices", i), probs)
+              for i, t in enumerate(_table_list(raw, "prices", probs))]
     sinks = []
     for i, t in enumerate(_table_list(raw, "sinks", probs)):
         sinks.append(_parse_plugin_entry(t, ("sinks", i), SINKS, "sink", probs, _parse_sink))
@@ -540,7 +581,7 @@ def parse_config(text: str, path: str = "spendwatch.toml") -> Config:
     if probs.items:
         raise ConfigError(probs.items)
     return Config(path=path, store=store, sources=sources, budgets=budgets, allocation=allocation,
-                  sinks=sinks, daemon=daemon, detectors=detectors)
+                  sinks=sinks, daemon=daemon, detectors=detectors, prices=prices)
 
 
 @dataclass(frozen=True)

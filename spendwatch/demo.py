@@ -1,18 +1,27 @@
 """`spendwatch demo`: the whole pipeline on bundled data with no keys and no network.
 
-This first version loads the bundled dataset through the real canonical importer, then shows the
-chargeback report, a few queries and whatever the registered detectors find (printed by the console
-sink, nothing sent anywhere). It leaves the config and the store in `--dir` to explore with
-`spendwatch --config DIR/spendwatch.toml sql "..."`.
+It serves the bundled dataset from the fake provider servers of `spendwatch.fakes` (OpenAI, Anthropic,
+OpenRouter and LiteLLM APIs on 127.0.0.1, fake keys) and runs the real collectors against them, then
+shows the chargeback report, a few queries and whatever the registered detectors find (printed by the
+console sink, nothing sent anywhere). It leaves the config and the store in `--dir` to explore with
+`spendwatch --config DIR/spendwatch.toml sql "..."` (the servers stop with the demo, so the config's
+sources are for reading, not for collecting again).
+
+Assumption: OpenRouter's /activity serves only the last 30 completed days, so the demo store holds 30
+days of OpenRouter data (the other providers have all 60), exactly as a real first collect would.
 """
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
+from typing import Any, Iterable
 
 import click
 
 from .timeutil import utcnow
+
+M = Decimal(1_000_000)
 
 QUERIES = (
     ("Spend per provider, last 7 days",
@@ -29,12 +38,51 @@ QUERIES = (
 )
 
 
-def run_demo(directory: str) -> None:
-    from collector import FORMATS
+def demo_dataset(rows: Iterable[dict]) -> Any:
+    """The bundled hourly rows as the fakes' ground truth (money split into input and output charges)."""
+    from .demo_data import SERIES
+    from .fakes import Cell, Dataset
 
+    prices = {(s.provider, s.model): s for s in SERIES}
+    ds = Dataset()
+    for r in rows:
+        s = prices[(r["provider"], r["model"])]
+        inp, cached, out, req = r["input_tokens"], r["cached_input_tokens"], r["output_tokens"], r["requests"]
+        input_cost = (Decimal(inp - cached) * s.in_price + Decimal(cached) * s.in_price / 4) / M
+        provider = r["provider"]
+        project = None if provider == "anthropic" and r["project_id"] == "default" else r["project_id"]
+        if provider == "litellm":
+            req = min(req, 4)  # the fake proxy serves one row per request: keep the demo light
+        ds.cells.append(Cell(
+            provider, r["ts"], r["model"], project, r["api_key_id"], r.get("user_id"),
+            endpoint=("embeddings" if "embedding" in r["model"] else "completions") if provider == "openai"
+            else r["model"].split("/")[0], input_tokens=inp,
+            cached_input_tokens=cached if provider in ("openai", "anthropic") else 0, output_tokens=out,
+            requests=req, input_cost=input_cost, output_cost=Decimal(out) * s.out_price / M))
+    return ds
+
+
+def _sources_toml(fleet: Any) -> str:
+    """One [[sources]] per fake; lookback covers the whole bundled history (OpenRouter: its 30 days)."""
+    from .fakes import KEY_ENV
+
+    out = []
+    for name, server in fleet.servers.items():
+        lookback = "30d" if name == "openrouter" else "61d"
+        out.append(f'[[sources]]\nname = "demo-{name}"\ntype = "{name}"\napi_key_env = "{KEY_ENV[name]}"\n'
+                   f'base_url = "{server.base_url}"   # a fake server, gone when the demo ends\n'
+                   f'lookback = "{lookback}"\n')
+    return "\n".join(out)
+
+
+def run_demo(directory: str) -> None:
+    import os
+
+    from .collect import collect_all
     from .config import load_config
-    from .demo_data import demo_config, demo_rows, write_canonical_csv
+    from .demo_data import demo_config, demo_rows
     from .detect import run_detectors
+    from .fakes import Fleet
     from .output import render
     from .reports import chargeback_report
     from .store import Store
@@ -45,15 +93,25 @@ def run_demo(directory: str) -> None:
     for stale in (store_path, Path(str(store_path) + ".wal")):
         stale.unlink(missing_ok=True)
     cfg_path = out / "spendwatch.toml"
-    cfg_path.write_text(demo_config(str(store_path)))
-    cfg = load_config(str(cfg_path))
     now = utcnow()
-    csv_path = out / "demo-usage.csv"
-    n = write_canonical_csv(str(csv_path), demo_rows(now))
-    click.secho(f"== spendwatch demo: {n} hourly usage rows across 4 providers, 60 days to {now.date()}", bold=True)
+    dataset = demo_dataset(demo_rows(now))
+    click.secho(f"== spendwatch demo: {len(dataset.cells)} hourly usage cells across 4 providers, 60 days to "
+                f"{now.date()}, served by local fake provider APIs on 127.0.0.1", bold=True)
+    with Fleet.start(dataset) as fleet:
+        os.environ.update(fleet.env())   # fake keys for the fake servers; nothing real is needed
+        sources = _sources_toml(fleet)
+        cfg_path.write_text(demo_config(str(store_path)) + "\n" + sources)
+        cfg = load_config(str(cfg_path))
+        for o in collect_all(cfg, []):
+            if o.ok:
+                click.echo(f"collected {o.rows:>6} rows  from {o.source} (real collector, fake API)")
+                for note in o.notes:
+                    click.echo(f"   note: {note}")
+            else:
+                click.echo(f"collect failed: {o.error}", err=True)
+        requests = sum(len(s.requests) for s in fleet)
+    click.echo(f"   {requests} API requests answered by the fake servers")
     with Store.open(str(store_path), allocation=cfg.allocation) as store:
-        for r in FORMATS.get("canonical")().import_file(store, str(csv_path)):
-            click.echo(f"imported {r.rows:>6} rows  ${r.cost_usd:,.2f}  source {r.source}")
         # The demo's OpenAI budget sits just under this month's spend so that its breach shows (assumption:
         # the demo is about seeing alerts, not about a realistic budget figure).
         mtd = store.conn.execute("SELECT sum(cost_usd) FROM spend WHERE provider = 'openai' AND ts >= ?",

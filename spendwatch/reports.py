@@ -94,9 +94,13 @@ def status_report(store: Any, config: Any) -> list[tuple[str, list[str], list[tu
     if broken:
         sections.append(("import errors", ["path", "format", "source", "error", "at"], broken))
     extra = conn.execute("""
-        SELECT sink, count(*) FILTER (WHERE delivered_at IS NULL) AS pending, max(last_error) AS last_error
-        FROM alert_deliveries GROUP BY sink HAVING count(*) FILTER (WHERE delivered_at IS NULL) > 0 ORDER BY sink
+        SELECT sink, count(*) AS pending,
+               arg_max(error_kind, coalesce(last_attempt_at, queued_at)) AS error_kind,
+               arg_max(last_error, coalesce(last_attempt_at, queued_at)) AS last_error,
+               max(last_attempt_at) AS last_attempt_at, min(queued_at) AS oldest_queued
+        FROM alert_deliveries WHERE delivered_at IS NULL GROUP BY sink ORDER BY sink
     """).fetchall()
     if extra:
-        sections.append(("sinks with undelivered alerts", ["sink", "pending", "last_error"], extra))
+        sections.append(("sinks with undelivered alerts (error_kind permanent: fix the sink's config)",
+                         ["sink", "pending", "error_kind", "last_error", "last_attempt_at", "oldest_queued"], extra))
     return sections

@@ -1,0 +1,73 @@
+"""What every sink shares: delivery options and the one retry loop.
+
+Retries live here, not in each sink, so Slack, email and webhook back off the same way: a
+RetryableSinkError (timeout, connection refused, 5xx, SMTP 4xx) is tried again `retries` times with
+exponential backoff from `retry_wait`; a PermanentSinkError (bad token, 4xx, authentication refused) stops
+at once, because repeating it cannot help. Slack's own 429 handling (Retry-After) runs inside slack-sdk.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Callable, TypeVar
+
+from spendwatch.errors import PermanentSinkError, RetryableSinkError, SecretMissing, SinkError
+from spendwatch.redact import redact
+
+T = TypeVar("T")
+log = logging.getLogger("spendwatch.sinks")
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeliveryOptions:
+    """Keys every sink type accepts (besides name, type, min_severity)."""
+
+    send_resolved: bool = False             # also announce when an alert stops firing
+    max_alerts: int = 10                    # alerts shown per grouped message; the rest as "and N more"
+    digest: bool = True                     # receive the daily digest
+    timeout: timedelta = timedelta(seconds=10)    # per request
+    retries: int = 2                        # extra attempts on retryable errors within one run
+    retry_wait: timedelta = timedelta(seconds=2)  # first backoff; doubles each retry
+
+    def __post_init__(self) -> None:
+        if self.max_alerts < 1:
+            raise ValueError("max_alerts must be at least 1")
+        if self.retries < 0:
+            raise ValueError("retries must be 0 or more")
+
+
+def option(options: object, name: str) -> object:
+    """A delivery option, with the defaults for third-party sinks whose Options do not extend ours."""
+    return getattr(options, name, getattr(_DEFAULTS, name))
+
+
+def with_retries(sink: str, options: object, fn: Callable[[], T]) -> T:
+    """Call fn; retry retryable sink errors with backoff; anything unexpected becomes a SinkError whose
+    text is redacted (a foreign exception may quote a URL with a token in it)."""
+    retries = int(option(options, "retries"))  # type: ignore[call-overload]
+    first_wait = option(options, "retry_wait").total_seconds()  # type: ignore[attr-defined]
+    attempt = 0
+    while True:
+        try:
+            return fn()
+        except SecretMissing as exc:  # the sink's secret is not where config says: a human must fix it
+            raise PermanentSinkError(sink, str(exc)) from None
+        except PermanentSinkError:
+            raise
+        except RetryableSinkError as exc:
+            if attempt >= retries:
+                raise
+            wait = first_wait * (2 ** attempt)
+            log.info("sink=%s attempt=%d error=%s retry_in=%.1fs", sink, attempt + 1, redact(str(exc)), wait)
+            time.sleep(wait)
+            attempt += 1
+        except SinkError:
+            raise
+        except Exception as exc:  # a bug or an unforeseen library error: report it, keep the alert queued
+            raise RetryableSinkError(sink, f"unexpected {type(exc).__name__}: {redact(str(exc))[:200]}") from None
+
+
+_DEFAULTS = DeliveryOptions()

@@ -1,0 +1,212 @@
+"""Slack sink (slack-sdk): an incoming webhook, or a bot token posting with chat.postMessage.
+
+Config (DESIGN.md): `webhook_url_env`/`webhook_url_file` for an incoming webhook, *or* `token_env`/
+`token_file` + `channel` (+ `base_url`, default https://slack.com/api/, pointed at a local server in
+tests) for a bot. A message is Block Kit: a header, one section per alert (what and how much, observed vs
+expected/budget, the period), the drivers as context, "and N more" past the cap, and a plain-text `text`
+fallback for notifications and clients without blocks. slack-sdk's RateLimitErrorRetryHandler honours
+429 Retry-After inside one attempt.
+
+Errors: 5xx, 429 after the handler gave up, timeouts and connection failures are retryable; other 4xx and
+API errors such as invalid_auth or channel_not_found are permanent. Messages name the sink and the Slack
+method, never the webhook URL (its path is the credential) or the token.
+
+The daily digest chart (PNG) needs files.* API access, so it is uploaded only with a bot token (after the
+message, into the channel ID chat.postMessage answered with); an incoming webhook cannot carry files and
+gets the text sparkline instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any, Optional, Sequence
+from urllib.parse import urlsplit
+
+from spendwatch.config import Secret
+from spendwatch.errors import PermanentSinkError, RetryableSinkError
+from spendwatch.findings import Finding
+from spendwatch.redact import redact, register_secret
+
+from . import SINKS
+from ._base import DeliveryOptions
+from ._notice import Notice, driver_lines, figures, headline, period_text, render_text, summary
+
+SLACK_BLOCK_LIMIT = 50   # Slack refuses messages with more blocks
+PER_ALERT_BLOCKS = 3     # section, context (drivers), divider
+MAX_SECTION_TEXT = 2900  # Slack's limit is 3000 characters per section text
+RETRYABLE_API_ERRORS = {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+SEVERITY_ICON = {"critical": ":red_circle:", "warning": ":large_orange_circle:", "info": ":large_blue_circle:"}
+_sdk_log = logging.getLogger("spendwatch.sinks.slack_sdk")
+# slack-sdk logs the request URL (a webhook's credential) at DEBUG and a server's raw answer at ERROR; we
+# report every failure ourselves, in our words, so its own log lines are kept out.
+_sdk_log.setLevel(logging.CRITICAL)
+
+
+@SINKS.register("slack")
+class SlackSink:
+    @dataclass(frozen=True, kw_only=True)
+    class Options(DeliveryOptions):
+        webhook_url: Optional[Secret] = None   # webhook_url_env / webhook_url_file: an incoming webhook
+        token: Optional[Secret] = None         # token_env / token_file: a bot token (xoxb-…)
+        channel: Optional[str] = None          # with a token: "#llm-spend" or a channel ID
+        base_url: str = "https://slack.com/api/"
+
+        def __post_init__(self) -> None:
+            super().__post_init__()
+            if (self.webhook_url is None) == (self.token is None):
+                raise ValueError("set either webhook_url_env (an incoming webhook) or token_env + channel (a bot)")
+            if self.token is not None and not self.channel:
+                raise ValueError("channel is required with token_env/token_file")
+            if self.max_alerts * PER_ALERT_BLOCKS + 4 > SLACK_BLOCK_LIMIT:
+                raise ValueError(f"max_alerts at most {(SLACK_BLOCK_LIMIT - 4) // PER_ALERT_BLOCKS} for Slack "
+                                 f"(a message holds {SLACK_BLOCK_LIMIT} blocks)")
+
+    def __init__(self, config: Any) -> None:
+        self.name = config.name
+        self.options: SlackSink.Options = config.options
+
+    # ------------------------------------------------------------------------------------------ sending
+    def send(self, items: Sequence[Finding | Notice]) -> None:
+        notes = [Notice.of(x) for x in items]
+        self._post(text=self._fallback(notes), blocks=alert_blocks(notes, self.options.max_alerts))
+
+    def send_digest(self, digest: Any) -> None:
+        o = self.options
+        blocks = digest_blocks(digest, with_sparkline=o.token is None or digest.chart_png is None)
+        response = self._post(text=digest.title, blocks=blocks)
+        if o.token is not None and digest.chart_png is not None:
+            channel_id = (response or {}).get("channel") or o.channel
+            self._api("files_upload_v2", channel=channel_id, file=digest.chart_png,
+                      filename=digest.chart_filename, title=digest.chart_title,
+                      alt_txt=digest.chart_title)
+
+    def _fallback(self, notes: list[Notice]) -> str:
+        return f"spendwatch: {summary(notes)}\n" + render_text(notes, cap=self.options.max_alerts)
+
+    def _post(self, *, text: str, blocks: list[dict[str, Any]]) -> Optional[dict[str, Any]]:
+        o = self.options
+        if o.webhook_url is not None:
+            self._webhook(text, blocks)
+            return None
+        response = self._api("chat_postMessage", channel=o.channel, text=text, blocks=blocks)
+        return dict(response.data) if isinstance(response.data, dict) else None
+
+    def _webhook(self, text: str, blocks: list[dict[str, Any]]) -> None:
+        from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+        from slack_sdk.webhook import WebhookClient
+
+        url = self.options.webhook_url.get()  # type: ignore[union-attr]
+        path = urlsplit(url).path               # the path is the credential: mask it (and its last part) alone too
+        register_secret(path)
+        register_secret(path.rstrip("/").rsplit("/", 1)[-1])
+        client = WebhookClient(url, timeout=self.options.timeout.total_seconds(),  # type: ignore[arg-type]
+                               logger=_sdk_log, retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=2)])
+        try:
+            resp = client.send(text=text, blocks=blocks)
+        except Exception as exc:  # urllib: timeout, refused, reset
+            raise RetryableSinkError(self.name, f"Slack webhook unreachable ({_why(exc)})") from None
+        if resp.status_code == 200:
+            return
+        body = _code(resp.body)
+        if resp.status_code >= 500 or resp.status_code == 429:
+            raise RetryableSinkError(self.name, f"Slack webhook answered HTTP {resp.status_code} ({body})")
+        raise PermanentSinkError(self.name, f"Slack webhook refused the message: HTTP {resp.status_code} ({body})")
+
+    def _api(self, method: str, **kwargs: Any) -> Any:
+        from slack_sdk import WebClient
+        from slack_sdk.errors import SlackApiError, SlackRequestError
+        from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+
+        client = WebClient(token=self.options.token.get(), base_url=self.options.base_url,  # type: ignore[union-attr]
+                           timeout=self.options.timeout.total_seconds(), logger=_sdk_log,  # type: ignore[arg-type]
+                           retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=2)])
+        where = f"Slack {method.replace('_', '.', 1) if method != 'chat_postMessage' else 'chat.postMessage'}"
+        if kwargs.get("channel"):
+            where += f" to {kwargs['channel']}"
+        try:
+            return getattr(client, method)(**kwargs)
+        except SlackApiError as exc:
+            status = getattr(exc.response, "status_code", 0) or 0
+            error = _api_error(exc.response)
+            if status >= 500 or status == 429 or error in RETRYABLE_API_ERRORS:
+                raise RetryableSinkError(self.name, f"{where} failed: {error} (HTTP {status})") from None
+            raise PermanentSinkError(self.name, f"{where} refused: {error} (HTTP {status})") from None
+        except SlackRequestError as exc:  # e.g. the file upload URL answered non-200
+            raise RetryableSinkError(self.name, f"{where} failed ({redact(str(exc))[:120]})") from None
+        except Exception as exc:
+            raise RetryableSinkError(self.name, f"{where} unreachable ({_why(exc)})") from None
+
+
+def _code(text: Any) -> str:
+    """Slack's error code ("invalid_auth", "no_service"); anything else a server says is not repeated,
+    because it could echo what we sent."""
+    text = str(text or "").strip()
+    return text if re.fullmatch(r"[a-z0-9_]{1,60}", text) else "unexpected answer"
+
+
+def _api_error(response: Any) -> str:
+    try:
+        data = response.data if isinstance(response.data, dict) else {}
+        return _code(data.get("error"))
+    except Exception:
+        return "unexpected answer"
+
+
+def _why(exc: Exception) -> str:
+    reason = getattr(exc, "reason", None)
+    text = str(reason) if reason is not None else (str(exc) or type(exc).__name__)
+    if "timed out" in text.lower() or isinstance(exc, TimeoutError):
+        return "timed out"
+    return redact(f"{type(exc).__name__}: {text}")[:120]
+
+
+# ------------------------------------------------------------------------------------------- Block Kit
+
+
+def _plain(text: str, limit: int = 150) -> dict[str, Any]:
+    return {"type": "plain_text", "text": text[:limit], "emoji": True}
+
+
+def _md(text: str) -> dict[str, Any]:
+    return {"type": "mrkdwn", "text": text[:MAX_SECTION_TEXT]}
+
+
+def _esc(text: str) -> str:
+    """Slack mrkdwn control characters (a team called "R&D", a model "<custom>")."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def alert_blocks(notes: Sequence[Notice], cap: int) -> list[dict[str, Any]]:
+    """Header, one section + drivers context per alert, 'and N more' past the cap."""
+    blocks: list[dict[str, Any]] = [{"type": "header", "text": _plain(f"spendwatch: {summary(notes)}")}]
+    for n in notes[:cap]:
+        icon = ":white_check_mark:" if n.status == "resolved" else SEVERITY_ICON.get(n.severity, "")
+        label = "resolved" if n.status == "resolved" else n.severity + (", escalated" if n.escalated else "")
+        section: dict[str, Any] = {"type": "section",
+                                   "text": _md(f"{icon} *{_esc(headline(n))}* ({label})\n{_esc(n.message)}")}
+        fields = [_md(f"*{k}*\n{v}") for k, v in figures(n)]
+        if period_text(n):
+            fields.append(_md(f"*Period*\n{period_text(n)}"))
+        if fields:
+            section["fields"] = fields[:10]
+        blocks.append(section)
+        drivers = driver_lines(n)
+        if drivers:
+            blocks.append({"type": "context", "elements": [_md("*Drivers:* " + _esc("; ".join(drivers)))]})
+        blocks.append({"type": "divider"})
+    if len(notes) > cap:
+        blocks.append({"type": "context", "elements": [_md(f"and {len(notes) - cap} more (see `spendwatch sql "
+                                                           f"\"SELECT * FROM alerts WHERE state = 'open'\"`)")]})
+    return blocks
+
+
+def digest_blocks(digest: Any, *, with_sparkline: bool) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = [{"type": "header", "text": _plain(digest.title)}]
+    for title, lines in digest.sections():
+        if lines:
+            blocks.append({"type": "section", "text": _md(f"*{_esc(title)}*\n" + _esc("\n".join(lines)))})
+    if with_sparkline and digest.sparkline_lines:
+        blocks.append({"type": "section", "text": _md("*Last 30 days*\n```" + "\n".join(digest.sparkline_lines) + "```")})
+    return blocks[:SLACK_BLOCK_LIMIT]

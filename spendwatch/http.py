@@ -1,0 +1,191 @@
+"""The one HTTP layer every API collector uses: timeouts, retries, fatal-vs-retryable, pagination guard.
+
+Why one place: the providers differ in wire format but fail the same ways (429 with or without
+Retry-After, 5xx, dropped connections, revoked keys), and each failure class must be handled once and
+correctly for all of them:
+
+    401 / 403                       FatalSourceError at once (no retry), naming the source and the env var
+    429 without Retry-After         FatalSourceError at once when the provider says such a 429 needs a human
+                                    (Anthropic spend cap, OpenAI quota), else retried like a 5xx
+    429 / 5xx / connect / timeout   retried with exponential backoff and full jitter; a Retry-After (seconds
+                                    or HTTP date) wins, capped at `max_wait`; after `attempts` tries
+                                    RetryableSourceError
+    other 4xx                       FatalSourceError with the provider's own message (redacted)
+
+Every message and log line passes through `spendwatch.redact`, so a key in a URL, header or error body
+never escapes. `SPENDWATCH_HTTP_WAIT_SCALE` (a float, default 1) scales every wait: tests and the demo
+set it low so that a real Retry-After: 1 costs milliseconds, not seconds.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import os
+import random
+import time
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any, Callable, Iterator, Mapping, Optional, Sequence, Union
+
+from .errors import FatalSourceError, RetryableSourceError
+from .redact import redact
+
+log = logging.getLogger("spendwatch.http")
+
+Params = Union[Mapping[str, Any], Sequence[tuple[str, Any]]]
+RETRY_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529})
+
+
+def wait_scale() -> float:
+    try:
+        return max(0.0, float(os.environ.get("SPENDWATCH_HTTP_WAIT_SCALE", "1")))
+    except ValueError:
+        return 1.0
+
+
+def parse_retry_after(value: Optional[str], now: Optional[datetime] = None) -> Optional[float]:
+    """Seconds to wait from a Retry-After header: an integer of seconds or an HTTP date; None if absent/bad."""
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
+
+
+class HttpClient:
+    """A JSON-over-HTTPS client for one configured source.
+
+    `secret_hint` describes where the credential comes from (e.g. "environment variable OPENAI_ADMIN_KEY")
+    so an auth failure tells the user exactly what to check. `fatal_429_without_retry_after` marks
+    providers whose 429 without Retry-After does not clear by waiting.
+    """
+
+    def __init__(self, source: str, base_url: str, headers: Mapping[str, str], *, secret_hint: str,
+                 connect_timeout: float = 10.0, read_timeout: float = 60.0, attempts: int = 5,
+                 backoff: float = 0.5, max_wait: float = 60.0, fatal_429_without_retry_after: bool = False,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        import httpx
+
+        self.source = source
+        self.secret_hint = secret_hint
+        self.attempts = max(1, attempts)
+        self.backoff = backoff
+        self.max_wait = max_wait
+        self.fatal_429_without_retry_after = fatal_429_without_retry_after
+        self.sleep = sleep
+        self.requests = 0  # every request sent, retries included (benchmarks and tests read it)
+        self._client = httpx.Client(base_url=base_url.rstrip("/") + "/", headers=dict(headers),
+                                    timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
+                                    follow_redirects=False, trust_env=False)
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> "HttpClient":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------------------------------ requests
+    def get_json(self, path: str, params: Optional[Params] = None) -> Any:
+        """GET `path` (relative to base_url) and decode JSON with every non-integer number as Decimal."""
+        import httpx
+
+        where = f"GET {redact(path.lstrip('/'))}"
+        for attempt in range(1, self.attempts + 1):
+            self.requests += 1
+            try:
+                resp = self._client.get(path.lstrip("/"), params=params)
+            except httpx.TransportError as exc:
+                reason = f"{type(exc).__name__}: {redact(str(exc)) or 'no detail'}"
+                self._retry_or_raise(attempt, where, reason, None)
+                continue
+            status = resp.status_code
+            log.debug("http source=%s %s status=%d attempt=%d", self.source, where, status, attempt)
+            if status < 300:
+                try:
+                    return json.loads(resp.content, parse_float=Decimal)
+                except ValueError:
+                    raise FatalSourceError(self.source, f"{where}: response is not JSON "
+                                           f"({_snippet(resp.text)})") from None
+            if status in (401, 403):
+                raise FatalSourceError(self.source, f"{where}: HTTP {status} {_error_text(resp)}; the key was "
+                                       f"rejected, check {self.secret_hint} (an admin/management key is needed)")
+            retry_after = parse_retry_after(resp.headers.get("retry-after"))
+            if status == 429 and retry_after is None and self.fatal_429_without_retry_after:
+                raise FatalSourceError(self.source, f"{where}: HTTP 429 without Retry-After ({_error_text(resp)}): "
+                                       "a spend cap or quota that waiting will not clear; raise it in the "
+                                       "provider's console")
+            if status in RETRY_STATUSES or status >= 500:
+                self._retry_or_raise(attempt, where, f"HTTP {status} {_error_text(resp)}", retry_after)
+                continue
+            raise FatalSourceError(self.source, f"{where}: HTTP {status} {_error_text(resp)}")
+        raise AssertionError("unreachable")  # the loop always returns or raises
+
+    def _retry_or_raise(self, attempt: int, where: str, reason: str, retry_after: Optional[float]) -> None:
+        if attempt >= self.attempts:
+            raise RetryableSourceError(self.source, f"{where}: {reason}; gave up after {attempt} attempts")
+        if retry_after is not None:
+            wait = min(retry_after, self.max_wait)
+        else:  # full jitter: spreads clients that failed together
+            wait = random.uniform(0, min(self.max_wait, self.backoff * 2 ** (attempt - 1)))
+        wait *= wait_scale()
+        log.warning("http retry source=%s %s reason=%s attempt=%d wait=%.2fs", self.source, where, reason,
+                    attempt, wait)
+        self.sleep(wait)
+
+    # -------------------------------------------------------------------------------------- pagination
+    def cursor_pages(self, path: str, params: list[tuple[str, Any]], *, cursor_param: str = "page",
+                     next_key: str = "next_page", more_key: str = "has_more") -> Iterator[Any]:
+        """Yield every page of a `has_more`/`next_page` cursor walk (OpenAI, Anthropic).
+
+        The same query is repeated with `page=<next_page>`; a cursor seen twice, or has_more with no cursor,
+        is a protocol error (FatalSourceError) rather than an endless loop.
+        """
+        seen: set[str] = set()
+        cursor: Optional[str] = None
+        while True:
+            page = self.get_json(path, params + ([(cursor_param, cursor)] if cursor else []))
+            yield page
+            if not isinstance(page, dict) or not page.get(more_key):
+                return
+            cursor = page.get(next_key)
+            if not cursor:
+                raise FatalSourceError(self.source, f"GET {path}: has_more without {next_key} (protocol error)")
+            if cursor in seen:
+                raise FatalSourceError(self.source, f"GET {path}: the server returned the same cursor twice "
+                                       "(pagination loop)")
+            seen.add(cursor)
+
+
+def _error_text(resp: Any) -> str:
+    """The provider's own error message, redacted and cut short (never headers)."""
+    try:
+        body = resp.json()
+    except ValueError:
+        return f"({_snippet(resp.text)})" if resp.text.strip() else ""
+    err = body.get("error") if isinstance(body, dict) else None
+    if isinstance(err, dict):
+        msg = err.get("message") or err.get("type") or ""
+    elif isinstance(body, dict):
+        msg = body.get("detail") or body.get("message") or err or ""
+    else:
+        msg = ""
+    return f"({_snippet(str(msg))})" if msg else ""
+
+
+def _snippet(text: str, limit: int = 200) -> str:
+    text = redact(" ".join(str(text).split()))
+    return text if len(text) <= limit else text[:limit] + "…"
