@@ -2,7 +2,7 @@
 
 `loopback-minutes` collects one usage row per minute of the window from a tiny loopback HTTP server
 (tests/daemon/loopserver.py), so the tests can make a source slow, hang or refuse connections.
-`test_spend_seen` fires one warning finding once that provider has any spend, so that an alert reaches
+`test_spend_seen` fires one warning finding per provider with any usage, so that an alert reaches
 the console sink without depending on the real detectors. Both use only the public plugin contract.
 """
 
@@ -60,15 +60,17 @@ class LoopbackMinutes:
 
 @DETECTORS.register("test_spend_seen")
 class SpendSeen:
+    """One warning per provider that has any usage in the store (identity: provider and UTC day)."""
+
     @dataclass(frozen=True)
     class Options:
         pass
 
     def run(self, store: Any, config: Any, options: Any, now: datetime) -> list[Finding]:
-        row = store.conn.execute("SELECT sum(cost_usd), count(*) FROM spend WHERE provider = ?", [PROVIDER]).fetchone()
-        if not row or not row[1]:
-            return []
         day = now.replace(hour=0, minute=0, second=0, microsecond=0)
-        return [Finding(detector="test_spend_seen", severity="warning", scope={"provider": PROVIDER},
-                        period_start=day, period_end=day + timedelta(days=1), observed=row[0],
-                        message=f"{PROVIDER} has usage in the store ({row[1]} minute rows, ${money_str(row[0])})")]
+        rows = store.conn.execute("SELECT provider, sum(cost_usd), count(*) FROM spend GROUP BY provider "
+                                  "ORDER BY provider").fetchall()
+        return [Finding(detector="test_spend_seen", severity="warning", scope={"provider": provider},
+                        period_start=day, period_end=day + timedelta(days=1), observed=cost,
+                        message=f"{provider} has usage in the store ({n} rows, ${money_str(cost)})")
+                for provider, cost, n in rows if n]
