@@ -1,7 +1,8 @@
 """RSS and CPU of an idle `spendwatch run` over 60 s, with 4 sources configured (1 h intervals).
 
-The daemon starts, collects each source once from a loopback server (the test collector of
-tests/daemon, as real collectors would), then idles: what we measure is the steady state between
+The daemon starts, collects each source once (the real OpenAI, Anthropic, OpenRouter and LiteLLM
+collectors against their loopback fakes in spendwatch.fakes; before those existed, the test collector of
+tests/daemon), then idles: what we measure is the steady state between
 collects, with the watchdog heartbeat (WATCHDOG_USEC as the shipped unit sets it) and the metrics endpoint
 on. Baseline, measured over the same 60 s: `python3 -c 'import time; time.sleep(60)'`.
 
@@ -22,7 +23,9 @@ import tempfile
 import threading
 import time
 import uuid
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "daemon"))
@@ -56,12 +59,25 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=60.0)
     args = ap.parse_args()
 
-    srv = LoopServer()
     tmp = Path(tempfile.mkdtemp(prefix="sw-bench-idle-"))
-    cfg = [f'[store]\npath = "{tmp / "spend.duckdb"}"\n']
-    for i in range(4):
-        cfg.append(f'[[sources]]\nname = "src{i}"\ntype = "loopback-minutes"\nbase_url = "{srv.url(f"src{i}")}"\n'
-                   'interval = "1h"\nlookback = "1h"\n')
+    srv: Any
+    extra_env: dict[str, str] = {}
+    try:  # the real collectors against their loopback fakes (OpenAI, Anthropic, OpenRouter, LiteLLM)
+        from spendwatch.fakes import Fleet, generate
+        from spendwatch.timeutil import utcnow
+
+        today = utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
+        srv = Fleet.start(generate(today - timedelta(days=2), 3))
+        cfg = [srv.config_toml(str(tmp / "spend.duckdb"), lookback="1d", extra='interval = "1h"\n')]
+        extra_env = srv.env()
+        kind = "real collectors vs spendwatch.fakes"
+    except ImportError:  # before the fakes existed: the daemon tests' loopback collector
+        srv = LoopServer()
+        cfg = [f'[store]\npath = "{tmp / "spend.duckdb"}"\n']
+        for i in range(4):
+            cfg.append(f'[[sources]]\nname = "src{i}"\ntype = "loopback-minutes"\nbase_url = "{srv.url(f"src{i}")}"\n'
+                       'interval = "1h"\nlookback = "1h"\n')
+        kind = "test collector vs tests/daemon/loopserver.py"
     cfg.append('[[sinks]]\nname = "console"\ntype = "console"\nmin_severity = "critical"\n')
     cfg.append('[daemon]\nlog_level = "info"\nmetrics_listen = "127.0.0.1:0"\n')
     (tmp / "spendwatch.toml").write_text("\n".join(cfg))
@@ -84,7 +100,8 @@ def main() -> int:
     threading.Thread(target=read, daemon=True).start()
     env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
     env.update(PYTHONPATH=os.pathsep.join([str(ROOT / "tests" / "daemon"), str(ROOT)]),
-               SPENDWATCH_PLUGINS="sw_daemon_plugin", NOTIFY_SOCKET="@" + name, WATCHDOG_USEC="60000000")
+               SPENDWATCH_PLUGINS="sw_daemon_plugin", NOTIFY_SOCKET="@" + name, WATCHDOG_USEC="60000000",
+               **extra_env)
     err = open(tmp / "stderr", "wb")
     daemon = subprocess.Popen([sys.executable, "-m", "spendwatch", "--config", str(tmp / "spendwatch.toml"), "run"],
                               stdout=subprocess.DEVNULL, stderr=err, env=env)
@@ -120,10 +137,10 @@ def main() -> int:
         if daemon.poll() is None:
             daemon.kill()
         stop.set()
-        srv.close()
+        (srv.stop if hasattr(srv, "stop") else srv.close)()
         err.close()
     watchdog = sum(b"WATCHDOG=1" in p for p in pings)
-    print(f"idle daemon, 4 sources, {elapsed:.0f} s (watchdog pings: {watchdog}, exit {rc})")
+    print(f"idle daemon, 4 sources ({kind}), {elapsed:.0f} s (watchdog pings: {watchdog}, exit {rc})")
     print(f"  RSS max  daemon {d_rss_max:7.1f} MB   baseline sleep {b_rss_max:6.1f} MB   "
           f"ratio {d_rss_max / b_rss_max:5.2f}x   (aim <= 150 MB: {'ok' if d_rss_max <= 150 else 'OVER'})")
     print(f"  CPU      daemon {d_cpu:7.3f} %    baseline sleep {b_cpu:6.3f} %    "
