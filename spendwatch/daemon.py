@@ -97,6 +97,7 @@ class Daemon:
         self._reload_requested = False
         self._stop_deadline: Optional[float] = None
         self._last_status = "starting"
+        self._pool_size = 0
 
     # ------------------------------------------------------------------------------------------ config
     @property
@@ -218,7 +219,9 @@ class Daemon:
         from apscheduler.executors.pool import ThreadPoolExecutor
         from apscheduler.schedulers.background import BackgroundScheduler
 
-        workers = max(4, len(self._enabled_sources()) + 3)  # a thread per source: none waits for another
+        # A thread per source so none waits for another, with room for sources a reload adds (threads are
+        # created on demand, so the headroom costs nothing while idle).
+        workers = self._pool_size = max(16, 2 * len(self._enabled_sources()) + 4)
         self.scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(workers), "heartbeat": ThreadPoolExecutor(1)},
             job_defaults={"coalesce": True, "max_instances": 1}, timezone=timezone.utc)
@@ -496,6 +499,8 @@ class Daemon:
         set_level(self.log_level())
         self._quiet_scheduler_log()
         self._sync_jobs()
+        if len(self._enabled_sources()) + 4 > self._pool_size:
+            log.warning("event=reload_partial reason=more_sources_than_threads action=restart_to_apply")
         log.info("event=reloaded config=%s sources=%d", path, len(self._enabled_sources()))
         self._set_status("config reloaded")
         self.notifier.notify(READY=1, STATUS=self._last_status)
