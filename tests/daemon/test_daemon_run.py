@@ -211,8 +211,8 @@ def test_sighup_reload_then_sigterm_lets_the_running_collect_finish(tmp_path, lo
     wait_for(lambda: d.log_events("reloaded"), 20, "the valid reload")
     wait_for(lambda: [x for x in d.log_events("collect_done") if "source=beta" in x], 30, "the new source to collect")
 
-    # SIGTERM while a collect is in flight: it is slow (2 s) but inside the 5 s grace, so it finishes.
-    loop_server.behaviour["alpha"] = 2.0
+    # SIGTERM while a collect is in flight: it is slow (1 s) but well inside the 5 s grace, so it finishes.
+    loop_server.behaviour["alpha"] = 1.0
     wait_for(lambda: loop_server.stalled, 20, "a slow collect in flight")
     _, _, win_end = loop_server.stalled[0]
     rc, _ = d.terminate()
