@@ -184,7 +184,7 @@ def notify_socket() -> Iterator[NotifySocket]:
 
 
 def config_text(store: Path, sources: list[tuple[str, str, str]], *, lock_timeout: str = "30s",
-                job_timeout: str = "20s", metrics: bool = False, extra: str = "") -> str:
+                job_timeout: str = "60s", metrics: bool = False, extra: str = "") -> str:
     """sources: (name, base_url, interval)."""
     parts = [f'[store]\npath = "{store}"\nlock_timeout = "{lock_timeout}"\n']
     for name, url, interval in sources:
