@@ -108,6 +108,10 @@ class DaemonProc:
         self.proc.wait(10)
 
     def cleanup(self) -> None:
+        # printed into the captured output, which pytest shows only when the test failed
+        for n in range(1, self.starts + 1):
+            tail = (self.tmp / f"stderr.{n}").read_text(errors="replace").splitlines()[-60:]
+            print(f"--- daemon run {n} stderr (last {len(tail)} lines) ---", *tail, sep="\n")
         if self.proc is not None and self.proc.poll() is None:
             try:
                 os.killpg(self.proc.pid, signal.SIGKILL)
