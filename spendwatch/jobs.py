@@ -48,14 +48,10 @@ def read_facts(config: Any, now: datetime) -> Optional[dict[str, Any]]:
 
     Read-only with a short lock wait: facts are a nicety, a busy store just means "no update this time".
     """
-    from zoneinfo import ZoneInfo
-
     from .errors import SpendwatchError
+    from .reports import spend_month_to_date
     from .store import Store
 
-    tz = ZoneInfo(config.daemon.timezone)
-    local = now.astimezone(tz)
-    month_start = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     try:
         with Store.open(config.store.path, read_only=True,
                         lock_timeout=min(5.0, config.store.lock_timeout.total_seconds()),
@@ -70,9 +66,8 @@ def read_facts(config: Any, now: datetime) -> Optional[dict[str, Any]]:
                                  "complete_through": complete_through.timestamp() if complete_through else None}
             for name, n in c.execute("SELECT source, count(*) FROM records GROUP BY source").fetchall():
                 sources.setdefault(name, {})["rows"] = int(n)
-            spend = {p: str(v) for p, v in c.execute(
-                "SELECT provider, sum(cost_usd) FROM spend WHERE ts >= ? AND ts < ? AND cost_usd IS NOT NULL "
-                "GROUP BY provider ORDER BY provider", [month_start, now]).fetchall()}
+            month_start, mtd = spend_month_to_date(c, config, now)
+            spend = {p: str(v) for p, v in mtd}
             deliveries = {s: {"delivered": int(d), "pending": int(p)} for s, d, p in c.execute(
                 "SELECT sink, count(*) FILTER (WHERE delivered_at IS NOT NULL), "
                 "count(*) FILTER (WHERE delivered_at IS NULL) FROM alert_deliveries GROUP BY sink").fetchall()}

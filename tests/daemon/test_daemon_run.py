@@ -99,6 +99,9 @@ def test_down_and_hanging_sources_do_not_delay_the_others(tmp_path, loop_server,
     # the hanging source's worker was killed at job_timeout; the daemon recorded that for `status`
     assert by_source["hang"]["failures"] >= 1
     assert "ran longer than [daemon] job_timeout (12s) and was stopped" in by_source["hang"]["last_error"]
+    (mtd,) = status["spend this month (known prices only)"]
+    assert mtd["provider"] == "loopprov" and Decimal(mtd["cost_usd"]) % Decimal(COST_PER_MINUTE) == 0
+    assert Decimal(mtd["cost_usd"]) >= 10 * Decimal(COST_PER_MINUTE)
 
     text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
     metric = {m.group(1): float(m.group(2)) for m in re.finditer(r"^(spendwatch_\S+) (\S+)$", text, re.M)}
