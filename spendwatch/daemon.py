@@ -147,7 +147,10 @@ class Daemon:
             host, port = self.metrics_server.server_address[:2]
             log.info("event=metrics_listening address=%s:%d", host, port)
 
-        check = self.run_worker("check", None, cfg.store.lock_timeout.total_seconds() + CHECK_TIMEOUT_EXTRA)
+        check_timeout = cfg.store.lock_timeout.total_seconds() + CHECK_TIMEOUT_EXTRA
+        # a busy store may make the check wait up to lock_timeout: tell systemd not to time the start out
+        self.notifier.notify(STATUS="checking the store", EXTEND_TIMEOUT_USEC=int((check_timeout + 10) * 1e6))
+        check = self.run_worker("check", None, check_timeout)
         if self._stop_requested:
             return self._finish()
         if check.get("store_busy"):
