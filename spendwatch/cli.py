@@ -28,6 +28,7 @@ class Ctx:
         self.config_path = config_path
         self.store_path = store_path
         self.debug = debug
+        self.log_level: Optional[str] = None
         self._config: Any = None
 
     def config(self, *, required: bool = True) -> Any:
@@ -127,6 +128,7 @@ def main(ctx: click.Context, config_path: Optional[str], store_path: Optional[st
          log_level: Optional[str]) -> None:
     """spendwatch: collect LLM API usage and cost into DuckDB, detect budget breaches and anomalies, alert."""
     ctx.obj = Ctx(config_path, store_path, debug)
+    ctx.obj.log_level = log_level  # explicit --log-level wins over [daemon] log_level in `run`
     if ctx.invoked_subcommand not in QUIET_COMMANDS or log_level or debug:
         from .logs import setup_logging
 
@@ -382,7 +384,8 @@ def run(obj: Ctx) -> None:
     """Run the daemon in the foreground (what systemd starts)."""
     from .daemon import run_daemon
 
-    sys.exit(run_daemon(obj.config(), config_path=obj.config_path))
+    sys.exit(run_daemon(obj.config(), config_path=obj.config_path, store_path=obj.store_path,
+                        log_level=obj.log_level or ("debug" if obj.debug else None)))
 
 
 # ------------------------------------------------------------------------------------------------ demo

@@ -175,6 +175,7 @@ class DaemonConfig:
     digest_at: time = time(8, 0)
     metrics_listen: Optional[str] = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    job_timeout: timedelta = timedelta(minutes=15)  # a daemon job (collect, digest) running longer is stopped
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,20 @@ def chargeback_report(store: Any, month: Optional[str], by: list[str], now: Opti
     return cols, out, footer
 
 
+def spend_month_to_date(conn: Any, config: Any, now: Optional[datetime] = None
+                        ) -> tuple[datetime, list[tuple[str, Decimal]]]:
+    """(month start, [(provider, USD)]) for the calendar month of `now` in [daemon] timezone (as budgets
+    count it). Shared by `status` and the daemon's metrics so both show the same figures."""
+    from zoneinfo import ZoneInfo
+
+    now = now or utcnow()
+    local = now.astimezone(ZoneInfo(config.daemon.timezone))
+    start = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    rows = conn.execute("SELECT provider, sum(cost_usd) FROM spend WHERE ts >= ? AND ts < ? AND cost_usd IS NOT NULL "
+                        "GROUP BY provider ORDER BY provider", [start, now]).fetchall()
+    return start, [(p, v) for p, v in rows]
+
+
 def status_report(store: Any, config: Any) -> list[tuple[str, list[str], list[tuple[Any, ...]]]]:
     conn = store.conn
     configured = [(s.name, s.type) for s in config.sources]
@@ -103,4 +117,8 @@ def status_report(store: Any, config: Any) -> list[tuple[str, list[str], list[tu
     if extra:
         sections.append(("sinks with undelivered alerts (error_kind permanent: fix the sink's config)",
                          ["sink", "pending", "error_kind", "last_error", "last_attempt_at", "oldest_queued"], extra))
+    start, mtd = spend_month_to_date(conn, config)
+    if mtd:
+        sections.append(("spend this month (known prices only)", ["provider", "since", "cost_usd"],
+                         [(p, start, v) for p, v in mtd]))
     return sections
