@@ -26,7 +26,7 @@ class Candidate:
     """A finding before de-duplication: scope, its dollar rise, and whatever the detector needs later."""
 
     scope: dict[str, Any]
-    rise: float
+    rise: float  # ranking weight only (which scope explains an incident); reported money stays Decimal in data
     data: dict[str, Any] = field(default_factory=dict)
     level_rank: int = 0
 
