@@ -11,6 +11,8 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Mapping, Optional
 
+from spendwatch.findings import dollars
+
 PROVIDER_NAMES = {"openai": "OpenAI", "anthropic": "Anthropic", "openrouter": "OpenRouter", "litellm": "LiteLLM",
                   "google": "Google", "gcp": "Google Cloud", "vertex": "Vertex AI", "aws": "AWS",
                   "bedrock": "Bedrock", "azure": "Azure", "mistral": "Mistral", "cohere": "Cohere"}
@@ -18,18 +20,8 @@ WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", 
 
 
 def money(d: Optional[Decimal]) -> str:
-    """$1,240 for large sums, $12.50 for small, $0.0042 for tiny; exact Decimal rounding, never float."""
-    if d is None:
-        return "$?"
-    d = Decimal(d)
-    sign = "-" if d < 0 else ""
-    a = abs(d)
-    if a >= 100:
-        q = a.quantize(Decimal("1"), rounding=ROUND_HALF_UP)
-        return f"{sign}${q:,}"
-    if a >= Decimal("0.01") or a == 0:
-        return f"{sign}${a.quantize(Decimal('0.01'), rounding=ROUND_HALF_UP):,}"
-    return f"{sign}${a.quantize(Decimal('0.0001'), rounding=ROUND_HALF_UP)}"
+    """$1,240 for sums from $100 up (messages read better without cents), else as `dollars`."""
+    return dollars(d, whole_from=Decimal(100))
 
 
 def ratio(obs: Decimal, exp: Decimal) -> str:

@@ -16,7 +16,7 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Iterable, Optional, Sequence
 
-from spendwatch.findings import Finding, iso, money_str
+from spendwatch.findings import Finding, dollars, iso, money_str
 
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
 PROVIDER_NAMES = {"openai": "OpenAI", "anthropic": "Anthropic", "openrouter": "OpenRouter", "litellm": "LiteLLM",
@@ -102,16 +102,7 @@ def notices(items: Iterable["Finding | Notice"]) -> list[Notice]:
 
 def usd(value: Optional[Decimal]) -> str:
     """$5,210 (from $1,000) · $812.40 · $0.0042; exact decimal rounding."""
-    if value is None:
-        return "$?"
-    d = Decimal(value)
-    sign = "-" if d < 0 else ""
-    a = abs(d)
-    if a >= 1000:
-        return f"{sign}${a.quantize(Decimal('1'), rounding=ROUND_HALF_UP):,f}"
-    if a >= Decimal("0.01") or a == 0:
-        return f"{sign}${a.quantize(Decimal('0.01'), rounding=ROUND_HALF_UP):,f}"
-    return f"{sign}${a.quantize(Decimal('0.0001'), rounding=ROUND_HALF_UP):f}"
+    return dollars(value)
 
 
 def usd_cents(value: Optional[Decimal]) -> str:

@@ -30,6 +30,23 @@ def money_str(value: Optional[Decimal]) -> Optional[str]:
     return s
 
 
+def dollars(value: Optional[Decimal], *, whole_from: Decimal = Decimal(1000)) -> str:
+    """Money for people: "$5,210" (whole dollars from `whole_from` up), "$812.40", "$0.0042" for tiny sums,
+    "$?" when unknown. Exact Decimal rounding (half up), never float; shared by detector messages and sinks."""
+    from decimal import ROUND_HALF_UP
+
+    if value is None:
+        return "$?"
+    d = Decimal(value)
+    sign = "-" if d < 0 else ""
+    a = abs(d)
+    if a >= whole_from:
+        return f"{sign}${a.quantize(Decimal('1'), rounding=ROUND_HALF_UP):,f}"
+    if a >= Decimal("0.01") or a == 0:
+        return f"{sign}${a.quantize(Decimal('0.01'), rounding=ROUND_HALF_UP):,f}"
+    return f"{sign}${a.quantize(Decimal('0.0001'), rounding=ROUND_HALF_UP):f}"
+
+
 def iso(dt: Optional[datetime]) -> Optional[str]:
     return dt.isoformat().replace("+00:00", "Z") if dt else None
 
