@@ -89,13 +89,13 @@ def main() -> int:
 def fetch_without_store(cfg_path: Path, start: datetime, end: datetime) -> float:
     """The collectors' share: plan + fetch every day chunk as `collect --since` does, but keep nothing."""
     from spendwatch.collect import build_collector
-    from spendwatch.config import load_config
+    from spendwatch.app import load_config
     from spendwatch.store import Window
 
     cfg = load_config(str(cfg_path))
     t = time.perf_counter()
     for source in cfg.sources:
-        coll = build_collector(source, cfg.prices)
+        coll = build_collector(cfg, source)
         try:
             for kind in coll.kinds:
                 planned = coll.plan(kind, Window(start, end), utcnow())

@@ -10,9 +10,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Iterable, Mapping, Optional
 
-from spendwatch.config import Secret
+from spendwatch.contracts import CollectorBase
+from spendwatch.pricing import Pricer
 from spendwatch.store import Window
 from spendwatch.timeutil import UTC, day_start, floor_to
+from spendwatch.values import Secret
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
@@ -32,7 +34,7 @@ class HttpOptions:
     max_retry_wait: timedelta = timedelta(seconds=60)   # cap on Retry-After and backoff waits
 
 
-class ApiCollector:
+class ApiCollector(CollectorBase):
     """Base of the API collectors: `fetch` materialises a whole window or raises (never partial data)."""
 
     provider = ""
@@ -41,20 +43,15 @@ class ApiCollector:
     fatal_429_without_retry_after = False
 
     def __init__(self, source: Any) -> None:
-        from spendwatch.pricing import Pricer
-
-        self.source = source
+        super().__init__(source)
         self.name: str = source.name
         self.options: Any = source.options
-        self.notes: list[str] = []
         self.pricer = Pricer()
         self._client: Any = None
         self._now: Optional[datetime] = None
 
     def use_prices(self, prices: Iterable[Any]) -> None:
         """Negotiated rates from the config's [[prices]] (see spendwatch.pricing)."""
-        from spendwatch.pricing import Pricer
-
         self.pricer = Pricer(prices)
 
     def headers(self, key: str) -> dict[str, str]:

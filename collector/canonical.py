@@ -11,15 +11,17 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any, Optional
+from typing import Optional
 
-from spendwatch.config import SPEND_COLUMNS
+from spendwatch.values import SPEND_COLUMNS
 from spendwatch.errors import InputFileError
 from spendwatch.store import GRANULARITIES, Store, Window
 from spendwatch.timeutil import day_start
 
 from . import FORMATS, ImportResult
-from ._files import check_readable, container, reader_sql, record_import, sql_literal
+from spendwatch.ledger import record_import
+
+from ._files import check_readable, container, reader_sql, sql_literal
 
 REQUIRED = ("ts", "provider", "cost_usd")
 TEXT_COLUMNS = ("provider", "source", "account_id", "project_id", "workspace_id", "api_key_id", "user_id",

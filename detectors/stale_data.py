@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from spendwatch.contracts import DetectorBase
 from spendwatch.findings import Finding, iso
+from spendwatch.history import History
 from spendwatch.timeutil import format_duration
 
 from . import DETECTORS
@@ -29,7 +31,7 @@ def _ago(delta: timedelta) -> str:
 
 
 @DETECTORS.register("stale_data")
-class StaleData:
+class StaleData(DetectorBase):
     resolution = "state"
 
     @dataclass(frozen=True)
@@ -38,12 +40,12 @@ class StaleData:
         failures: int = 3
         critical_factor: int = 3
 
-    def run(self, store: Any, config: Any, options: "StaleData.Options", now: datetime) -> list[Finding]:
+    def run(self, history: History, config: Any, options: "StaleData.Options", now: datetime) -> list[Finding]:
         o = options
         sources = {s.name: s for s in config.sources if s.enabled}
         if not sources:
             return []
-        rows = store.conn.execute(
+        rows = history.conn.execute(
             "SELECT source, kind, complete_through, last_success, last_error, consecutive_failures "
             "FROM sync_state ORDER BY source, kind").fetchall()
         out = []

@@ -9,7 +9,6 @@ so.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from typing import Any, Optional
 
@@ -32,7 +31,8 @@ class Ctx:
         self._config: Any = None
 
     def config(self, *, required: bool = True) -> Any:
-        from .config import find_config_path, load_config, minimal_config
+        from .app import load_config, minimal_config
+        from .config import find_config_path
         from .errors import ConfigError
 
         if self._config is None:
@@ -55,15 +55,13 @@ class Ctx:
         from .store import Store
 
         cfg = self.config(required=False)
-        return Store.open(cfg.store.path, read_only=True, lock_timeout=cfg.store.lock_timeout.total_seconds(),
-                          allocation=cfg.allocation)
+        return Store.open_for(cfg, read_only=True)
 
     def writer(self) -> Any:
         from .store import Store
 
         cfg = self.config(required=False)
-        return Store.open(cfg.store.path, read_only=False, lock_timeout=cfg.store.lock_timeout.total_seconds(),
-                          allocation=cfg.allocation)
+        return Store.open_for(cfg)
 
 
 class SpendwatchGroup(click.Group):
@@ -240,7 +238,8 @@ def collect(obj: Ctx, sources: tuple[str, ...], since: Any, until: Any) -> None:
 @click.pass_obj
 def detect(obj: Ctx, at: Any, as_json: bool, no_send: bool) -> None:
     """Run every detector as of --at and deliver new alerts (unless --no-send)."""
-    from .detect import deliver, run_detectors
+    from .alerts import deliver
+    from .detect import run_detectors
     from .timeutil import utcnow
 
     cfg = obj.config()

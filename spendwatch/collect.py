@@ -10,40 +10,27 @@ from __future__ import annotations
 
 import logging
 import sys
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Callable, Optional
 
 from .config import Config, SourceConfig
-from .errors import SpendwatchError
+from .contracts import Collector, SourceOutcome
+from .errors import SpendwatchError, StoreLocked
 from .store import Store, Window
 from .timeutil import utcnow
 
 log = logging.getLogger("spendwatch.collect")
 
 
-@dataclass
-class SourceOutcome:
-    source: str
-    ok: bool
-    rows: int = 0
-    windows: int = 0
-    error: Optional[str] = None
-    notes: list[str] = field(default_factory=list)
-
-
 def open_writer(config: Config) -> Any:
-    return Store.open(config.store.path, read_only=False,
-                      lock_timeout=config.store.lock_timeout.total_seconds(), allocation=config.allocation)
+    return Store.open_for(config)
 
 
-def build_collector(source: SourceConfig, prices: Any = ()) -> Any:
+def build_collector(config: Config, source: SourceConfig) -> Collector:
     """Instantiate a source's collector; collectors that estimate money get the [[prices]] overrides."""
-    from collector import COLLECTORS
-
-    coll = COLLECTORS.get(source.type)(source)
-    if prices and hasattr(coll, "use_prices"):
-        coll.use_prices(prices)
+    coll = config.plugins.collectors.get(source.type)(source)  # type: ignore[call-arg]  # Protocols have no __init__
+    if config.prices:
+        coll.use_prices(config.prices)
     return coll
 
 
@@ -54,26 +41,24 @@ def collect_source(config: Config, source: SourceConfig, *, since: Optional[date
     now = now or utcnow()
     outcome = SourceOutcome(source.name, ok=True)
     try:
-        coll = build_collector(source, getattr(config, "prices", ()))
+        coll = build_collector(config, source)
     except SpendwatchError as exc:
         return _fail(config, source, outcome, str(exc))
-    hook = getattr(coll, "collect", None)
-    if callable(hook):  # sources that are not API windows (e.g. `files`) run their own pass
-        try:
-            return hook(config, source, now)
-        except SpendwatchError as exc:
-            return _fail(config, source, outcome, str(exc), kinds=coll.kinds)
-        finally:
-            coll.close()
+    try:
+        own = coll.collect(config, source, now)  # sources that are not API windows (`files`) run their own pass
+    except SpendwatchError as exc:
+        coll.close()
+        return _fail(config, source, outcome, str(exc), kinds=coll.kinds, busy=isinstance(exc, StoreLocked))
+    if own is not None:
+        coll.close()
+        return own
     try:
         for kind in coll.kinds:
             end = min(until or now, now)
             if since is not None:
                 start = since
             else:
-                with Store.open(config.store.path, read_only=False,
-                                lock_timeout=config.store.lock_timeout.total_seconds(),
-                                allocation=config.allocation) as st:
+                with Store.open_for(config) as st:
                     ct = st.complete_through(source.name, kind)
                 start = (min(ct, end) if ct else end) - source.lookback
             if start >= end:
@@ -89,30 +74,24 @@ def collect_source(config: Config, source: SourceConfig, *, since: Optional[date
                 with open_writer(config) as st:
                     outcome.rows += st.replace_window(source.name, kind, chunk, rows, advance_to=chunk.end)
                 outcome.windows += 1
-            notes = getattr(coll, "notes", None)
-            if notes:
-                outcome.notes.extend(notes)
-        after = getattr(coll, "after_collect", None)
-        if after:
-            with open_writer(config) as st:
-                after(st, now)
+            outcome.notes.extend(coll.notes)
         with open_writer(config) as st:
+            coll.after_collect(st, now)
             for kind in coll.kinds:
                 st.mark_attempt(source.name, kind, ok=True, at=now)
         log.info("collect ok source=%s rows=%d windows=%d", source.name, outcome.rows, outcome.windows)
         return outcome
     except SpendwatchError as exc:
-        return _fail(config, source, outcome, str(exc), kinds=getattr(coll, "kinds", ("usage",)))
+        return _fail(config, source, outcome, str(exc), kinds=coll.kinds, busy=isinstance(exc, StoreLocked))
     finally:
-        close = getattr(coll, "close", None)
-        if close:
-            close()
+        coll.close()
 
 
 def _fail(config: Config, source: SourceConfig, outcome: SourceOutcome, message: str,
-          kinds: tuple[str, ...] = ("usage",)) -> SourceOutcome:
+          kinds: tuple[str, ...] = ("usage",), busy: bool = False) -> SourceOutcome:
     outcome.ok = False
     outcome.error = message
+    outcome.store_busy = busy
     # info, not error: the caller reports the failure once (the CLI as one stderr line, the daemon in its log)
     log.info("collect failed source=%s error=%s", source.name, message)
     try:

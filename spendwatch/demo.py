@@ -79,7 +79,7 @@ def run_demo(directory: str) -> None:
     import os
 
     from .collect import collect_all
-    from .config import load_config
+    from .app import load_config
     from .demo_data import demo_config, demo_rows
     from .detect import run_detectors
     from .fakes import Fleet

@@ -25,7 +25,12 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Optional
 from zoneinfo import ZoneInfo
 
+from .alerts import open_alerts, register_secrets
 from .config import Config
+from .delivery import fan_out, option
+from .notice import Notice, headline, percent, usd, usd_cents
+from .redact import redact
+from .store import Store
 from .timeutil import UTC
 
 log = logging.getLogger("spendwatch.digest")
@@ -45,8 +50,6 @@ class BudgetLine:
     forecast_basis: str = ""  # "detector" | "pace" | ""
 
     def text(self) -> str:
-        from sinks._notice import percent, usd_cents
-
         line = f"{self.name} ({self.period} from {self.start.isoformat()}): {usd_cents(self.spent)} of " \
                f"{usd_cents(self.amount)} ({percent(self.spent, self.amount)})"
         if self.forecast is not None:
@@ -65,7 +68,7 @@ class Digest:
     top_models: list[tuple[str, str, Decimal]]
     top_teams: list[tuple[str, Decimal]]
     budgets: list[BudgetLine]
-    open_alerts: list[Any]         # sinks._notice.Notice
+    open_alerts: list[Notice]
     days: list[date]
     series: dict[str, list[Decimal]]  # provider → cost per day of `days`
     chart_png: Optional[bytes] = None
@@ -74,8 +77,6 @@ class Digest:
 
     @property
     def title(self) -> str:
-        from sinks._notice import usd
-
         return f"LLM spend digest for {self.day.strftime('%a %d %b %Y')}: {usd(self.total)}"
 
     @property
@@ -84,8 +85,6 @@ class Digest:
                 f"{self.days[-1].strftime('%d %b %Y')}, UTC days")
 
     def sections(self) -> list[tuple[str, list[str]]]:
-        from sinks._notice import headline, usd_cents
-
         width = max([len(p) for p, _ in self.by_provider] + [8])
         yesterday = [f"{p:<{width}}  {usd_cents(v):>12}" for p, v in self.by_provider]
         if self.by_provider:
@@ -101,8 +100,6 @@ class Digest:
 
     @property
     def sparkline_lines(self) -> list[str]:
-        from sinks._notice import usd
-
         if not self.days:
             return []
         totals = [sum((s[i] for s in self.series.values()), Decimal(0)) for i in range(len(self.days))]
@@ -158,8 +155,6 @@ def sparkline(values: list[Decimal]) -> str:
 
 
 def build_digest(store: Any, config: Config, now: datetime, *, chart: bool = True) -> Digest:
-    from .alerts import open_alerts
-
     tz = ZoneInfo(config.daemon.timezone)
     today = now.astimezone(tz).date()
     day = today - timedelta(days=1)
@@ -243,42 +238,23 @@ class DigestRun:
 def run_digest(config: Config, now: datetime, send: bool, *, chart: bool = True) -> DigestRun:
     """Build the digest from a read-only connection; with `send`, deliver it to every sink whose `digest`
     option is on, each in its own thread, retried like alerts. Problems are one line per failed sink."""
-    from .alerts import register_secrets
-    from .store import Store
-
     register_secrets(config)
-    with Store.open(config.store.path, read_only=True, lock_timeout=config.store.lock_timeout.total_seconds(),
-                    allocation=config.allocation) as store:
+    with Store.open_for(config, read_only=True) as store:
         digest = build_digest(store, config, now, chart=chart)
     if not send:
         return DigestRun(digest, [], [])
-    from concurrent.futures import ThreadPoolExecutor
+    targets = [sc for sc in config.sinks if option(sc.options, "digest")
+               and config.plugins.sinks.get(sc.type).supports_digest]
+    errors = fan_out(config.plugins, [(sc, _digest_sender(digest)) for sc in targets], thread_prefix="digest")
+    problems = []
+    for sc, exc in zip(targets, errors, strict=True):
+        if exc is None:
+            log.info("digest sink=%s sent", sc.name)
+        else:
+            log.info("digest sink=%s error=%s", sc.name, redact(str(exc)))
+            problems.append(f"sink {exc}; digest not delivered")
+    return DigestRun(digest, [sc.name for sc, exc in zip(targets, errors, strict=True) if exc is None], problems)
 
-    targets = [sc for sc in config.sinks if getattr(sc.options, "digest", True)]
-    results: list[Optional[str]] = []
-    with ThreadPoolExecutor(max_workers=max(1, len(targets)), thread_name_prefix="digest") as pool:
-        results = list(pool.map(lambda sc: _send_one(sc, digest), targets))
-    sent = [sc.name for sc, r in zip(targets, results, strict=True) if r is None]
-    return DigestRun(digest, sent, [r for r in results if r is not None])
 
-
-def _send_one(sc: Any, digest: Digest) -> Optional[str]:
-    from sinks import SINKS
-    from sinks._base import with_retries
-
-    from .errors import SinkError
-    from .redact import redact
-
-    try:
-        sink = SINKS.get(sc.type)(sc)
-        if not hasattr(sink, "send_digest"):
-            return None
-        with_retries(sc.name, sc.options, lambda: sink.send_digest(digest))
-        log.info("digest sink=%s sent", sc.name)
-        return None
-    except SinkError as exc:
-        log.info("digest sink=%s error=%s", sc.name, redact(str(exc)))
-        return f"sink {exc}; digest not delivered"
-    except Exception as exc:
-        log.exception("digest sink=%s crashed", sc.name)
-        return f"sink {sc.name}: digest failed (unexpected {type(exc).__name__}: {redact(str(exc))[:200]})"
+def _digest_sender(digest: Digest) -> Any:
+    return lambda sink: sink.send_digest(digest)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from .config import Config, Secret
+from .config import Config
+from .values import Secret
 from .timeutil import format_duration
 
 

@@ -93,6 +93,12 @@ class Store:
         finally:
             conn.close()
 
+    @classmethod
+    def open_for(cls, config: Any, *, read_only: bool = False) -> contextlib.AbstractContextManager["Store"]:
+        """The store a config names, with its lock wait and allocation rules: the one way commands open it."""
+        return cls.open(config.store.path, read_only=read_only, lock_timeout=config.store.lock_timeout.total_seconds(),
+                        allocation=config.allocation)
+
     def _prepare(self, allocation: list[Any], lock_timeout: float) -> None:
         from . import migrations, views
 

@@ -48,14 +48,16 @@ def team_sql(rules: Iterable[Any]) -> str:
     return f"CASE {' '.join(whens)} ELSE NULL END" if whens else "CAST(NULL AS VARCHAR)"
 
 
-def spend_sql(rules: Iterable[Any]) -> str:
+def spend_sql(rules: Iterable[Any], records: str = "records") -> str:
+    """The `spend` view's SQL over `records` (a table name or a parenthesised relation: detectors pass a
+    time-bounded slice of the table to reconcile only the days they read)."""
     dims = ", ".join(DIMENSIONS)
     toks = ", ".join(TOKENS)
     return f"""
 WITH r AS (
     SELECT *, CAST(timezone('UTC', ts) AS DATE) AS day_, coalesce(project_id, '') AS pk_,
            CAST(cost_usd * {UNIT} AS HUGEINT) AS units_
-    FROM records
+    FROM {records}
 ),
 billed AS (
     SELECT provider, pk_, day_, sum(units_) AS b

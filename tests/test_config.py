@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import tests.plugins.keyed  # noqa: F401  (registers the test-keyed source type)
-from spendwatch.config import load_config, parse_config
+from spendwatch.app import load_config, parse_config
 from spendwatch.errors import ConfigError
 
 from .conftest import write

@@ -17,7 +17,7 @@ import pytest
 
 from collector_helpers import run_cli, snapshot, source_toml, write_config
 from spendwatch.collect import collect_source
-from spendwatch.config import load_config
+from spendwatch.app import load_config
 from spendwatch.fakes import Faults
 from spendwatch.store import Store
 

@@ -1,4 +1,8 @@
-"""What every sink shares: delivery options and the one retry loop.
+"""What every sink shares: delivery options, the one retry loop and the fan-out to sinks.
+
+Alerts (`spendwatch.alerts`) and the daily digest (`spendwatch.digest`) both deliver through `fan_out`: every
+sink in its own thread (a sink that hangs until its timeout delays no other), each attempt wrapped in
+`with_retries`, every failure captured as a `SinkError` value so one sink's bug never stops the others.
 
 Retries live here, not in each sink, so Slack, email and webhook back off the same way: a
 RetryableSinkError (timeout, connection refused, 5xx, SMTP 4xx) is tried again `retries` times with
@@ -10,12 +14,17 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Callable, TypeVar
+from typing import TYPE_CHECKING, Callable, Optional, TypeVar
 
-from spendwatch.errors import PermanentSinkError, RetryableSinkError, SecretMissing, SinkError
-from spendwatch.redact import redact
+from .errors import PermanentSinkError, RetryableSinkError, SecretMissing, SinkError
+from .redact import redact
+
+if TYPE_CHECKING:
+    from .config_schema import SinkConfig
+    from .contracts import Plugins, Sink
 
 T = TypeVar("T")
 log = logging.getLogger("spendwatch.sinks")
@@ -71,3 +80,25 @@ def with_retries(sink: str, options: object, fn: Callable[[], T]) -> T:
 
 
 _DEFAULTS = DeliveryOptions()
+
+
+def fan_out(plugins: Plugins, jobs: list[tuple[SinkConfig, Callable[[Sink], None]]],
+            thread_prefix: str = "sink") -> list[Optional[SinkError]]:
+    """Run each (sink config, call) in its own thread: build the sink from its registered type, call with
+    retries. Returns, per job in order, None when the sink accepted, else the error (never raises)."""
+    def one(job: tuple[SinkConfig, Callable[[Sink], None]]) -> Optional[SinkError]:
+        sc, call = job
+        try:
+            sink = plugins.sinks.get(sc.type)(sc)  # type: ignore[call-arg]  # Protocols declare no __init__
+            with_retries(sc.name, sc.options, lambda: call(sink))
+            return None
+        except SinkError as exc:
+            return exc
+        except Exception as exc:  # never let one sink's bug stop the others; keep its alerts queued
+            log.exception("sink=%s crashed", sc.name)
+            return RetryableSinkError(sc.name, f"unexpected {type(exc).__name__}: {redact(str(exc))[:200]}")
+
+    if not jobs:
+        return []
+    with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix=thread_prefix) as pool:
+        return list(pool.map(one, jobs))
