@@ -11,7 +11,10 @@ from datetime import datetime, timedelta
 from typing import Any, Iterable, Mapping, Optional
 
 from spendwatch.contracts import CollectorBase
+from spendwatch.errors import FatalSourceError
+from spendwatch.http import HttpClient
 from spendwatch.pricing import Pricer
+from spendwatch.redact import redact
 from spendwatch.store import Window
 from spendwatch.timeutil import UTC, day_start, floor_to
 from spendwatch.values import Secret
@@ -60,7 +63,6 @@ class ApiCollector(CollectorBase):
     @property
     def client(self) -> Any:
         if self._client is None:
-            from spendwatch.http import HttpClient
 
             o = self.options
             key = o.api_key.get()
@@ -81,12 +83,9 @@ class ApiCollector(CollectorBase):
         naming the source (never a traceback, never a partial window)."""
         from decimal import InvalidOperation
 
-        from spendwatch.errors import FatalSourceError
-
         try:
             return list(self.fetch_rows(kind, window))
         except (KeyError, TypeError, ValueError, AttributeError, InvalidOperation) as exc:
-            from spendwatch.redact import redact
 
             detail = redact(str(exc))[:200]
             raise FatalSourceError(self.name, f"{kind}: unexpected response from the provider "

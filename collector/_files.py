@@ -27,7 +27,10 @@ from typing import Any, Callable, Optional, Sequence
 
 from spendwatch.errors import InputFileError
 from spendwatch.ledger import record_import, sha256_of
+from spendwatch.store import RECORD_COLUMNS, Window
 from spendwatch.timeutil import day_start
+
+from . import ImportResult
 
 BAD_VALUE = "spendwatch: value out of range"  # raised by SQL error() for values a cast would accept
 # DuckDB may use this much memory per import before spilling to <store>.tmp (env overrides, e.g. "4GB").
@@ -228,10 +231,6 @@ def run_import(store: Any, path: str, *, fmt: str, kind: str, source: str,
                build: Callable[[Columns], Plan]) -> list[Any]:
     """Read `path` with DuckDB, let `build` map its columns to records, replace, record: one transaction."""
     import duckdb
-
-    from spendwatch.store import RECORD_COLUMNS, Window
-
-    from . import ImportResult
 
     check_readable(path)
     conn = store.conn

@@ -25,8 +25,18 @@ from decimal import Decimal
 from typing import Any, Iterator, Literal
 
 from collector import COLLECTORS
-from collector._api import (GRANULARITY, ApiCollector, HttpOptions, add, bucket_width_for, clean_tags,
-                            int_or_none, n_buckets, parse_rfc3339, rfc3339)
+from collector._api import (
+    GRANULARITY,
+    ApiCollector,
+    HttpOptions,
+    add,
+    bucket_width_for,
+    clean_tags,
+    int_or_none,
+    n_buckets,
+    parse_rfc3339,
+    rfc3339,
+)
 from spendwatch.errors import FatalSourceError
 from spendwatch.store import Window
 

@@ -13,14 +13,13 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Optional
 
-from spendwatch.values import SPEND_COLUMNS
 from spendwatch.errors import InputFileError
-from spendwatch.store import GRANULARITIES, Store, Window
+from spendwatch.ledger import record_import
+from spendwatch.store import GRANULARITIES, RECORD_COLUMNS, Store, Window
 from spendwatch.timeutil import day_start
+from spendwatch.values import SPEND_COLUMNS
 
 from . import FORMATS, ImportResult
-from spendwatch.ledger import record_import
-
 from ._files import check_readable, container, reader_sql, sql_literal
 
 REQUIRED = ("ts", "provider", "cost_usd")
@@ -113,7 +112,6 @@ class CanonicalFormat:
                 select[c] = f"nullif(trim({v(c)}), '')" if c in cols else "NULL"
         for c in INT_COLUMNS:
             select[c] = f"CAST(nullif(trim({v(c)}), '') AS BIGINT)" if c in cols else "NULL"
-        from spendwatch.store import RECORD_COLUMNS
 
         conn.execute("DROP TABLE IF EXISTS _canon_rows")
         conn.execute(f"CREATE TEMP TABLE _canon_rows AS SELECT {', '.join(f'{select[c]} AS {c}' for c in RECORD_COLUMNS)} FROM _canon")

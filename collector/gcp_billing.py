@@ -28,8 +28,19 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from . import FORMATS, ImportResult
-from ._files import Check, Columns, Part, Plan, instant, instant_ok, money, money_ok, require, run_import, \
-    unit_multiplier
+from ._files import (
+    Check,
+    Columns,
+    Part,
+    Plan,
+    instant,
+    instant_ok,
+    money,
+    money_ok,
+    require,
+    run_import,
+    unit_multiplier,
+)
 
 KIND = "gcp-billing"
 AI_SKU = (r"(?i)(gemini|claude|llama|mistral|gemma|imagen|veo|palm|codey|chirp|embedding|token|character|"

@@ -21,8 +21,20 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from . import FORMATS, ImportResult
-from ._files import (Check, Columns, Part, Plan, count, count_ok, instant, instant_ok, money, money_ok, require,
-                     run_import)
+from ._files import (
+    Check,
+    Columns,
+    Part,
+    Plan,
+    count,
+    count_ok,
+    instant,
+    instant_ok,
+    money,
+    money_ok,
+    require,
+    run_import,
+)
 
 KIND = "litellm"
 

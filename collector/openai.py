@@ -23,8 +23,17 @@ from decimal import Decimal
 from typing import Any, Iterator, Literal
 
 from collector import COLLECTORS
-from collector._api import (GRANULARITY, ApiCollector, HttpOptions, bucket_width_for, clean_tags,
-                            from_unix, int_or_none, n_buckets, to_unix)
+from collector._api import (
+    GRANULARITY,
+    ApiCollector,
+    HttpOptions,
+    bucket_width_for,
+    clean_tags,
+    from_unix,
+    int_or_none,
+    n_buckets,
+    to_unix,
+)
 from spendwatch.errors import FatalSourceError
 from spendwatch.store import Window
 

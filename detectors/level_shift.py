@@ -19,11 +19,11 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from spendwatch.values import Ratio
 from spendwatch.contracts import DetectorBase
 from spendwatch.findings import Finding
 from spendwatch.history import History
 from spendwatch.timeutil import UTC
+from spendwatch.values import Ratio
 
 from . import DETECTORS
 from ._cells import Candidate, Cells

@@ -21,11 +21,11 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from spendwatch.values import Ratio
 from spendwatch.contracts import DetectorBase
 from spendwatch.findings import Finding
 from spendwatch.history import History
 from spendwatch.timeutil import floor_to
+from spendwatch.values import Ratio
 
 from . import DETECTORS
 from ._cells import Candidate, Cells

@@ -6,13 +6,13 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Literal, Sequence, TextIO
 
-from spendwatch.findings import Finding
-
-from . import SINKS
 from spendwatch.contracts import SinkBase
 from spendwatch.delivery import DeliveryOptions
+from spendwatch.findings import Finding
 from spendwatch.notice import Notice, with_budget
 from spendwatch.notice import render_text as _render
+
+from . import SINKS
 
 
 def render_text(findings: Sequence[Finding | Notice], config: Any = None) -> str:

@@ -18,15 +18,15 @@ import html
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Optional, Sequence
 
-from spendwatch.values import Secret
-from spendwatch.errors import PermanentSinkError, RetryableSinkError
-from spendwatch.findings import Finding
-from spendwatch.redact import redact
-
-from . import SINKS
 from spendwatch.contracts import SinkBase
 from spendwatch.delivery import DeliveryOptions
+from spendwatch.errors import PermanentSinkError, RetryableSinkError
+from spendwatch.findings import Finding
 from spendwatch.notice import Notice, driver_lines, figures, headline, period_text, render_text, subject, summary
+from spendwatch.redact import redact
+from spendwatch.values import Secret
+
+from . import SINKS
 
 if TYPE_CHECKING:  # smtplib, ssl and email are imported when sending: config validation imports every sink
     import ssl

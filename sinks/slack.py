@@ -24,15 +24,15 @@ from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 from urllib.parse import urlsplit
 
-from spendwatch.values import Secret
-from spendwatch.errors import PermanentSinkError, RetryableSinkError
-from spendwatch.findings import Finding
-from spendwatch.redact import redact, register_secret
-
-from . import SINKS
 from spendwatch.contracts import SinkBase
 from spendwatch.delivery import DeliveryOptions
+from spendwatch.errors import PermanentSinkError, RetryableSinkError
+from spendwatch.findings import Finding
 from spendwatch.notice import Notice, driver_lines, figures, headline, period_text, render_text, summary
+from spendwatch.redact import redact, register_secret
+from spendwatch.values import Secret
+
+from . import SINKS
 
 SLACK_BLOCK_LIMIT = 50   # Slack refuses messages with more blocks
 PER_ALERT_BLOCKS = 3     # section, context (drivers), divider

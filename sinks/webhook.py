@@ -26,14 +26,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Optional, Sequence
 
-from spendwatch.values import Secret
-from spendwatch.errors import PermanentSinkError, RetryableSinkError
-from spendwatch.findings import Finding, iso
-
-from . import SINKS
 from spendwatch.contracts import SinkBase
 from spendwatch.delivery import DeliveryOptions
+from spendwatch.errors import PermanentSinkError, RetryableSinkError
+from spendwatch.findings import Finding, iso
 from spendwatch.notice import Notice, summary
+from spendwatch.values import Secret
+
+from . import SINKS
 
 SIGNATURE_HEADER = "X-Spendwatch-Signature"
 DELIVERY_HEADER = "X-Spendwatch-Delivery"

@@ -33,10 +33,10 @@ from typing import Any, Iterable, Optional
 
 from .config import Config, SinkConfig
 from .delivery import fan_out, option
-from .errors import PermanentSinkError, SinkError
+from .errors import PermanentSinkError, SecretMissing, SinkError
 from .findings import Finding, money_str
 from .notice import Notice, notices, with_budget
-from .redact import redact
+from .redact import redact, register_secret
 from .store import Store
 from .timeutil import utcnow
 from .values import at_least, severity_rank
@@ -85,11 +85,8 @@ def deliver(config: Config, findings: list[Finding], now: datetime) -> list[str]
 def register_secrets(config: Config) -> None:
     """Read every configured secret once so redaction knows all of them before any sink can fail (a
     server may echo a value in an error; a missing secret is reported by the sink that needs it)."""
-    from .errors import SecretMissing
 
     from urllib.parse import urlsplit
-
-    from .redact import register_secret
 
     for secret in config.secrets():
         try:

@@ -26,12 +26,15 @@ from typing import Any, Optional
 from zoneinfo import ZoneInfo
 
 from .alerts import open_alerts, register_secrets
+from .chart import render_chart
 from .config import Config
 from .delivery import fan_out, option
+from .findings import money_str
 from .notice import Notice, headline, percent, usd, usd_cents
 from .redact import redact
 from .store import Store
 from .timeutil import UTC
+from .views import match_sql
 
 log = logging.getLogger("spendwatch.digest")
 SPARK = "▁▂▃▄▅▆▇█"
@@ -123,7 +126,6 @@ class Digest:
         return "\n".join(out).rstrip()
 
     def to_json(self) -> dict[str, Any]:
-        from .findings import money_str
 
         return {
             "day": self.day.isoformat(), "title": self.title, "total": money_str(self.total),
@@ -181,7 +183,6 @@ def build_digest(store: Any, config: Config, now: datetime, *, chart: bool = Tru
                     top_models=top_models, top_teams=top_teams, budgets=budgets, open_alerts=alerts, days=days,
                     series=dict(sorted(series.items())))
     if chart:
-        from .chart import render_chart
 
         digest.chart_png = render_chart(digest.days, digest.series, digest.chart_title)
     return digest
@@ -205,7 +206,6 @@ def period_days(start: date, period: str) -> int:
 
 
 def budget_line(conn: Any, b: Any, now: datetime, tz: ZoneInfo, alerts: list[Any]) -> BudgetLine:
-    from .views import match_sql
 
     start = period_start(now, b.period, tz)
     start_utc = datetime.combine(start, time(0), tz).astimezone(UTC)

@@ -116,11 +116,11 @@ def job_collect(config: Any, req: dict[str, Any]) -> dict[str, Any]:
 
 def detect_and_deliver(config: Any, now: datetime) -> dict[str, Any]:
     """run_detectors on a read-only connection (closed before delivery, which opens its own), then deliver."""
-    from .values import at_least
     from .alerts import deliver
     from .detect import run_detectors
     from .errors import SpendwatchError
     from .store import Store
+    from .values import at_least
 
     try:
         with Store.open(config.store.path, read_only=True, lock_timeout=config.store.lock_timeout.total_seconds(),

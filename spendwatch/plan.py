@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 
 from .config import Config
-from .values import Secret
 from .timeutil import format_duration
+from .values import Secret
 
 
 def describe_plan(cfg: Config) -> tuple[list[str], list[str]]:

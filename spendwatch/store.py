@@ -19,8 +19,9 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Optional
 
+from . import migrations, views
 from .errors import StoreError, StoreLocked, StoreVersionError
-from .timeutil import UTC, utcnow
+from .timeutil import UTC, day_start, utcnow
 
 RECORD_COLUMNS = (
     "source", "kind", "record_type", "covers_usage", "ts", "period_end", "granularity", "provider",
@@ -50,7 +51,6 @@ class Window:
 
     def days(self) -> Iterator["Window"]:
         """Split into UTC-day chunks (backfills commit per chunk)."""
-        from .timeutil import day_start
 
         cur = self.start
         while cur < self.end:
@@ -100,7 +100,6 @@ class Store:
                         allocation=config.allocation)
 
     def _prepare(self, allocation: list[Any], lock_timeout: float) -> None:
-        from . import migrations, views
 
         self.conn.execute("SET TimeZone = 'UTC'")
         known = [name for name, _ in migrations.all_migrations()]

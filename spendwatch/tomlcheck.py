@@ -24,7 +24,6 @@ from typing import Any, Literal, Optional, Union
 from .timeutil import parse_clock, parse_duration
 from .values import Ratio, Secret
 
-
 # --------------------------------------------------------------------------------------------- locating
 
 
