@@ -1,5 +1,5 @@
 """`import --format aws-cur`: AWS Cost and Usage Report 2.0 (AWS Data Exports, Parquet or gzip CSV;
-flat column names such as `line_item_usage_type`). provider_apis.md §7.
+flat column names such as `line_item_usage_type`). docs/provider-apis.md §7.
 
 Rows kept (the AI rows only): Amazon Bedrock, i.e. line_item_product_code 'AmazonBedrock' (or another
 product code containing 'Bedrock', or a `product` map/`product_servicename` naming Bedrock, as

@@ -76,7 +76,7 @@ class LevelShift(DetectorBase):
         out = []
         for c in cells.fold(cands):
             d = c.data
-            onset: date = d["onset"]
+            onset = d["onset"]
             drivers = cells.drivers(c.scope)
             msg = (f"{describe(c.scope)} has stepped up to {money(d['obs'])}/day since {day_words(onset)} "
                    f"({d['n']} days), {ratio(d['obs'], d['exp'])} the usual {money(d['exp'])}/day"
@@ -133,4 +133,4 @@ class LevelShift(DetectorBase):
         HAVING sum(e.v - e.med) / r.run_len >= {floor}
         ORDER BY r.lv, r.k
         """
-        return [tuple(r) for r in conn.execute(sql).fetchall()]  # type: ignore[misc]
+        return [tuple(r) for r in conn.execute(sql).fetchall()]

@@ -71,7 +71,7 @@ class LowBalance(DetectorBase):
                 msg = f"Prepaid balance of {source} is {money(balance)}, under the {money(o.min_balance_usd)} floor{runway}"
                 out.append(Finding("low_balance", "critical", scope, seen, now, msg, observed=balance, expected=burn,
                                    threshold=o.min_balance_usd, step=2, identity_period="balance"))
-            elif days_left is not None and days_left < o.min_days:
+            elif days_left is not None and burn is not None and days_left < o.min_days:
                 msg = (f"Prepaid balance of {source} is {money(balance)}{runway}, fewer than the {o.min_days} days "
                        f"wanted; top up soon")
                 out.append(Finding("low_balance", "warning", scope, seen, now, msg, observed=balance, expected=burn,

@@ -161,4 +161,4 @@ class Spike(DetectorBase):
           AND NOT coalesce(rv >= v * {o.recurring_share}, FALSE)
         ORDER BY lv, k
         """
-        return [tuple(r) for r in conn.execute(sql).fetchall()]  # type: ignore[misc]
+        return [tuple(r) for r in conn.execute(sql).fetchall()]

@@ -1,6 +1,6 @@
 """Email sink (standard library smtplib): one multipart text + HTML message per delivery run.
 
-Config (DESIGN.md): `host`, `port`, `security` = starttls | ssl | none, `username_env`, `password_env`
+Config (docs/design.md): `host`, `port`, `security` = starttls | ssl | none, `username_env`, `password_env`
 (or `_file`), `from`, `to`. Extra: `ca_file` trusts a private CA (an internal relay, or the tests'
 self-signed certificate) in addition to nothing else: when set, only that CA is trusted.
 

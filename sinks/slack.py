@@ -1,6 +1,6 @@
 """Slack sink (slack-sdk): an incoming webhook, or a bot token posting with chat.postMessage.
 
-Config (DESIGN.md): `webhook_url_env`/`webhook_url_file` for an incoming webhook, *or* `token_env`/
+Config (docs/design.md): `webhook_url_env`/`webhook_url_file` for an incoming webhook, *or* `token_env`/
 `token_file` + `channel` (+ `base_url`, default https://slack.com/api/, pointed at a local server in
 tests) for a bot. A message is Block Kit: a header, one section per alert (what and how much, observed vs
 expected/budget, the period), the drivers as context, "and N more" past the cap, and a plain-text `text`

@@ -215,7 +215,7 @@ def lease(options: Any) -> timedelta:
     timeout = option(options, "timeout")
     retries = int(option(options, "retries"))  # type: ignore[call-overload]
     wait = option(options, "retry_wait")
-    return timedelta(seconds=60) + (retries + 1) * 4 * timeout + wait * (2 ** retries)  # type: ignore[operator]
+    return timedelta(seconds=60) + (retries + 1) * 4 * timeout + wait * (2 ** retries)
 
 
 _PENDING = """

@@ -43,12 +43,7 @@ class Ctx:
                     self._config = minimal_config(self.store_path)
                     return self._config
                 raise
-            cfg = load_config(path)
-            if self.store_path:
-                from dataclasses import replace
-
-                cfg = replace(cfg, store=replace(cfg.store, path=self.store_path))
-            self._config = cfg
+            self._config = load_config(path).with_store(self.store_path)
         return self._config
 
     def reader(self) -> Any:

@@ -31,6 +31,8 @@ from .errors import ConfigError
 from .tomlcheck import BAD, Problems, closest, convert, parse_options
 from .values import MATCH_COLUMNS, Severity
 
+from .contracts import options_of
+
 if TYPE_CHECKING:
     from .contracts import Plugins
 
@@ -63,7 +65,7 @@ def _table_list(raw: dict[str, Any], key: str, probs: Problems) -> list[dict[str
 def _duplicates(items: list[Any], kind: str, probs: Problems) -> None:
     seen: set[str] = set()
     for i, item in enumerate(items):
-        name = getattr(item, "name", None)
+        name = str(getattr(item, "name", ""))
         if name in seen:
             probs.add((kind, i, "name"), f"duplicate name {name!r}")
         seen.add(name)
@@ -166,7 +168,7 @@ def parse_config(text: str, path: str, plugins: Plugins) -> Config:
         enabled = table.get("enabled", True)
         if not isinstance(enabled, bool):
             probs.add(("detectors", name, "enabled"), "expected true or false")
-        opts = parse_options(det.Options, table, ("detectors", name), probs, skip=frozenset({"enabled"}))
+        opts = parse_options(options_of(det), table, ("detectors", name), probs, skip=frozenset({"enabled"}))
         detectors[name] = DetectorConfig(name=name, enabled=bool(enabled), options=opts)
 
     for kind, items in (("sources", sources), ("budgets", budgets), ("sinks", sinks)):
@@ -198,7 +200,7 @@ def _parse_source(t: dict[str, Any], path: tuple[Any, ...], plugin: Any, probs: 
     interval = convert(t.get("interval", "1h"), timedelta, path + ("interval",), probs)
     lookback = convert(t.get("lookback", getattr(plugin, "default_lookback", "3d")), timedelta, path + ("lookback",), probs)
     enabled = convert(t.get("enabled", True), bool, path + ("enabled",), probs)
-    opts = parse_options(plugin.Options, t, path, probs, skip=frozenset(common))
+    opts = parse_options(options_of(plugin), t, path, probs, skip=frozenset(common))
     if BAD in (interval, lookback, enabled, opts) or not isinstance(name, str):
         return BAD
     return SourceConfig(name=name, type=t["type"], interval=interval, lookback=lookback, enabled=enabled, options=opts)
@@ -210,7 +212,7 @@ def _parse_sink(t: dict[str, Any], path: tuple[Any, ...], plugin: Any, probs: Pr
     if not isinstance(name, str) or not name:
         probs.add(path + ("name",), "missing (required): a unique sink name")
     sev = convert(t.get("min_severity", "warning"), Severity, path + ("min_severity",), probs)
-    opts = parse_options(plugin.Options, t, path, probs, skip=frozenset(common))
+    opts = parse_options(options_of(plugin), t, path, probs, skip=frozenset(common))
     if BAD in (sev, opts) or not isinstance(name, str):
         return BAD
     return SinkConfig(name=name, type=t["type"], min_severity=sev, options=opts)

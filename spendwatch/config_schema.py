@@ -42,7 +42,7 @@ class BudgetConfig:
     amount: Decimal
     period: Literal["day", "week", "month"] = "month"
     match: dict[str, Any] = field(default_factory=dict)
-    thresholds: list[Ratio] = field(default_factory=lambda: [Decimal("0.5"), Decimal("0.8"), Decimal("1.0")])
+    thresholds: list[Ratio] = field(default_factory=lambda: [Ratio("0.5"), Ratio("0.8"), Ratio("1.0")])
     forecast: bool = True
 
 
@@ -117,6 +117,11 @@ class Config:
     detectors: dict[str, DetectorConfig]
     prices: list[PriceOverride] = field(default_factory=list)
     plugins: Plugins = field(default=None, compare=False, repr=False)  # type: ignore[assignment]  # set by parse
+
+    def with_store(self, path: Optional[str]) -> Config:
+        """This config with `--store PATH` in place of [store] path (the CLI's, the daemon's and its workers'
+        one override); None keeps the configured store."""
+        return dataclasses.replace(self, store=dataclasses.replace(self.store, path=path)) if path else self
 
     def source(self, name: str) -> SourceConfig:
         for s in self.sources:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Optional, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Optional, Protocol, Sequence, cast
 
 from .registry import Registry
 from .store import Window
@@ -46,10 +46,21 @@ class SourceOutcome:
 
 
 class Collector(Protocol):
-    """A scheduled pull from one provider: the collect pass plans and fetches window by window."""
+    """A scheduled pull from one provider: the collect pass plans and fetches window by window.
 
-    kinds: tuple[str, ...]          # the datasets it writes, e.g. ("usage", "cost"); each replaced by window
-    default_lookback: str           # the revision window the provider may still change, e.g. "3d"
+    Class-level data is declared as read-only properties (a nested `Options` class or a class attribute
+    satisfies them); read it from an instance, or from the class with `options_of`/`kinds_of`.
+    """
+
+    @property
+    def Options(self) -> type[Any]: ...          # frozen dataclass of its config keys
+
+    @property
+    def kinds(self) -> tuple[str, ...]: ...      # the datasets it writes, e.g. ("usage", "cost")
+
+    @property
+    def default_lookback(self) -> str: ...       # the revision window the provider may still change, "3d"
+
     notes: list[str]                # remarks for the operator gathered while fetching (shown by `collect`)
 
     def plan(self, kind: str, window: Window, now: datetime) -> Optional[Window]: ...
@@ -123,8 +134,11 @@ class NoOptions:
 class Detector(Protocol):
     """A pure function of (history as of `now`, config, options): findings, never deliveries."""
 
-    Options: ClassVar[type]    # frozen dataclass of its `[detectors.NAME]` keys
-    resolution: ClassVar[str]  # "hour" | "day" (output depends only on the UTC day) | "state" (no history)
+    @property
+    def Options(self) -> type[Any]: ...   # frozen dataclass of its `[detectors.NAME]` keys
+
+    @property
+    def resolution(self) -> str: ...      # "hour" | "day" (output depends only on the UTC day) | "state"
 
     def run(self, history: History, config: Config, options: Any, now: datetime) -> list[Finding]: ...
 
@@ -137,8 +151,8 @@ class Detector(Protocol):
 class DetectorBase:
     """Defaults: no keys, judged every step, looks back one day, no bulk shortcut for backtests."""
 
-    Options: ClassVar[type] = NoOptions
-    resolution: ClassVar[str] = "hour"
+    Options: type[Any] = NoOptions
+    resolution: str = "hour"
 
     def horizon(self, options: Any) -> timedelta:
         """How far back this detector reads; the run's snapshot covers the largest horizon."""
@@ -156,7 +170,11 @@ class DetectorBase:
 class Sink(Protocol):
     """Renders and transmits; dedup, retries and the alert log live in the spine (`spendwatch.alerts`)."""
 
-    supports_digest: ClassVar[bool]
+    @property
+    def Options(self) -> type[Any]: ...   # frozen dataclass of its keys (extend DeliveryOptions)
+
+    @property
+    def supports_digest(self) -> bool: ...
 
     def send(self, notices: Sequence[Notice]) -> None: ...
 
@@ -166,7 +184,7 @@ class Sink(Protocol):
 class SinkBase:
     """Defaults: no digest."""
 
-    supports_digest: ClassVar[bool] = False
+    supports_digest: bool = False
 
     def __init__(self, config: SinkConfig) -> None:
         self.config = config
@@ -176,6 +194,21 @@ class SinkBase:
 
 
 # ------------------------------------------------------------------------------------------- catalogue
+
+
+def options_of(plugin: type[Any]) -> type[Any]:
+    """A plugin class's Options, read from the class (the config is validated before any instance exists).
+    Protocols describe instances, so this is the one place class-level data is read untyped."""
+    return cast(type[Any], plugin.Options)
+
+
+def kinds_of(plugin: type[Any]) -> tuple[str, ...]:
+    """The datasets a collector class writes (its class-level `kinds`)."""
+    return tuple(plugin.kinds)
+
+
+def supports_digest(plugin: type[Any]) -> bool:
+    return bool(plugin.supports_digest)
 
 
 @dataclass(frozen=True)

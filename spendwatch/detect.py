@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from .config import Config
-from .contracts import Detector
+from .contracts import Detector, options_of
 from .findings import Finding
 from .history import History, today
 from .store import Store
@@ -29,7 +29,7 @@ def enabled_detectors(config: Config) -> Enabled:
         dc = config.detectors.get(name)
         if dc is not None and not dc.enabled:
             continue
-        out.append((name, cls, dc.options if dc is not None else cls.Options()))
+        out.append((name, cls, dc.options if dc is not None else options_of(cls)()))
     return out
 
 
@@ -81,12 +81,12 @@ def backtest(store: Store, config: Config, since: datetime, until: datetime, ste
                           first_dims=_level_dims(dets)) as history:
         for _name, cls, opts in dets:
             det = cls()
-            if cls.resolution == "state":
+            if det.resolution == "state":
                 continue
             bulk = det.fire_times(history, config, opts, times)
             if bulk is not None:
                 chosen = bulk
-            elif cls.resolution == "day":
+            elif det.resolution == "day":
                 chosen, seen_days = [], set()
                 for t in times:
                     if today(t) not in seen_days:

@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 from .alerts import open_alerts, register_secrets
 from .chart import render_chart
 from .config import Config
+from .contracts import supports_digest
 from .delivery import fan_out, option
 from .findings import money_str
 from .notice import Notice, headline, percent, usd, usd_cents
@@ -244,7 +245,7 @@ def run_digest(config: Config, now: datetime, send: bool, *, chart: bool = True)
     if not send:
         return DigestRun(digest, [], [])
     targets = [sc for sc in config.sinks if option(sc.options, "digest")
-               and config.plugins.sinks.get(sc.type).supports_digest]
+               and supports_digest(config.plugins.sinks.get(sc.type))]
     errors = fan_out(config.plugins, [(sc, _digest_sender(digest)) for sc in targets], thread_prefix="digest")
     problems = []
     for sc, exc in zip(targets, errors, strict=True):

@@ -107,7 +107,8 @@ class HttpClient:
         for attempt in range(1, self.attempts + 1):
             self.requests += 1
             try:
-                resp = self._client.get(path.lstrip("/"), params=params)
+                # httpx's declared param types are narrower than the ints and strings we pass (a Sequence)
+                resp = self._client.get(path.lstrip("/"), params=params)  # type: ignore[arg-type]
             except httpx.TransportError as exc:
                 reason = f"{type(exc).__name__}: {redact(str(exc)) or 'no detail'}"
                 self._retry_or_raise(attempt, where, reason, None)

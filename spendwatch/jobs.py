@@ -187,11 +187,12 @@ def job_housekeeping(config: Any, req: dict[str, Any]) -> dict[str, Any]:
 def job_mark_failed(config: Any, req: dict[str, Any]) -> dict[str, Any]:
     """Record in sync_state a collect the daemon had to stop at its timeout (the killed worker could not),
     so that `spendwatch status` shows a hanging provider like any other failing one."""
+    from .contracts import kinds_of
     from .errors import StoreLocked
     from .store import Store
 
     source = config.source(req["source"])
-    kinds = tuple(config.plugins.collectors.get(source.type).kinds)
+    kinds = kinds_of(config.plugins.collectors.get(source.type))
     try:
         with Store.open(config.store.path, read_only=False,
                         lock_timeout=config.store.lock_timeout.total_seconds(), allocation=config.allocation) as st:

@@ -135,6 +135,6 @@ def start_server(listen: str, state: DaemonState, configured: list[str]) -> Any:
 
     host, port = parse_listen(listen)
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(StateCollector(state, configured))  # type: ignore[arg-type]
+    registry.register(StateCollector(state, configured))
     server, _thread = start_http_server(port, addr=host, registry=registry)
     return server

@@ -35,7 +35,7 @@ def describe_plan(cfg: Config) -> tuple[list[str], list[str]]:
 
 
 def _secrets(options: object, lines: list[str]) -> list[str]:
-    missing = []
+    missing: list[str] = []
     if not dataclasses.is_dataclass(options):
         return missing
     for f in dataclasses.fields(options):

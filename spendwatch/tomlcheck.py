@@ -55,7 +55,7 @@ class _Locator:
                     else:
                         in_section = False
                 else:
-                    in_section = name == head or (keys and name == f"{head}.{keys[0]}")
+                    in_section = name == head or bool(keys and name == f"{head}.{keys[0]}")
                 if in_section:
                     header_line = no
                 continue
@@ -231,7 +231,7 @@ def parse_options(cls: type, table: dict[str, Any], path: tuple[Any, ...], probs
         known.add(key)
         if key in table:
             kwargs[name] = convert(table[key], tp, path + (key,), probs)
-        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:  # type: ignore[misc]
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             probs.add(path + (key,), "missing (required)")
             kwargs[name] = BAD
     for key in table:

@@ -29,7 +29,7 @@ MATCH_COLUMNS = (
 
 Severity = Literal["info", "warning", "critical"]
 SEVERITIES: tuple[Severity, ...] = ("info", "warning", "critical")  # in rising order
-_RANK = {name: i for i, name in enumerate(SEVERITIES)}
+_RANK: dict[str, int] = {name: i for i, name in enumerate(SEVERITIES)}
 
 
 def severity_rank(severity: str) -> int:
