@@ -9,12 +9,11 @@ plugin package.
 
 from __future__ import annotations
 
-import os
 import re
 import tomllib
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 
 from .config_schema import (
     AllocationRule,
@@ -26,12 +25,13 @@ from .config_schema import (
     SinkConfig,
     SourceConfig,
     StoreConfig,
+    find_config_path,
+    minimal_config,
 )
+from .contracts import options_of
 from .errors import ConfigError
 from .tomlcheck import BAD, Problems, closest, convert, parse_options
 from .values import MATCH_COLUMNS, Severity
-
-from .contracts import options_of
 
 if TYPE_CHECKING:
     from .contracts import Plugins
@@ -41,7 +41,6 @@ __all__ = ["AllocationRule", "BudgetConfig", "Config", "DaemonConfig", "Detector
            "parse_config"]
 
 SECTIONS = ("store", "sources", "budgets", "allocation", "sinks", "daemon", "detectors", "prices")
-DEFAULT_CONFIG_PATHS = ("./spendwatch.toml", "/etc/spendwatch/config.toml")
 
 
 def _check_match(match: Any, path: tuple[Any, ...], probs: Problems) -> None:
@@ -69,19 +68,6 @@ def _duplicates(items: list[Any], kind: str, probs: Problems) -> None:
         if name in seen:
             probs.add((kind, i, "name"), f"duplicate name {name!r}")
         seen.add(name)
-
-
-def find_config_path(explicit: Optional[str]) -> str:
-    """--config, else $SPENDWATCH_CONFIG, else ./spendwatch.toml, else /etc/spendwatch/config.toml."""
-    if explicit:
-        return explicit
-    env = os.environ.get("SPENDWATCH_CONFIG")
-    if env:
-        return env
-    for p in DEFAULT_CONFIG_PATHS:
-        if Path(p).exists():
-            return p
-    raise ConfigError([f"no config file: pass --config, set SPENDWATCH_CONFIG, or create {' or '.join(DEFAULT_CONFIG_PATHS)}"])
 
 
 def load_config(path: str, plugins: Plugins) -> Config:
@@ -176,7 +162,7 @@ def parse_config(text: str, path: str, plugins: Plugins) -> Config:
     if probs.items:
         raise ConfigError(probs.items)
     return Config(path=path, store=store, sources=sources, budgets=budgets, allocation=allocation,
-                  sinks=sinks, daemon=daemon, detectors=detectors, prices=prices, plugins=plugins)
+                  sinks=sinks, daemon=daemon, detectors=detectors, prices=prices, plugins_=plugins)
 
 
 def _parse_plugin_entry(t: dict[str, Any], path: tuple[Any, ...], registry: Any, kind: str, probs: Problems,
@@ -216,9 +202,3 @@ def _parse_sink(t: dict[str, Any], path: tuple[Any, ...], plugin: Any, probs: Pr
     if BAD in (sev, opts) or not isinstance(name, str):
         return BAD
     return SinkConfig(name=name, type=t["type"], min_severity=sev, options=opts)
-
-
-def minimal_config(store_path: str, plugins: Plugins) -> Config:
-    """A config with only a store, for commands given --store without a config file."""
-    return Config(path="(none)", store=StoreConfig(path=store_path), sources=[], budgets=[], allocation=[],
-                  sinks=[], daemon=DaemonConfig(), detectors={}, plugins=plugins)

@@ -8,9 +8,11 @@ exist and how plugin entries are assembled is `spendwatch.config`.
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
 from datetime import time, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Optional
 
 from .errors import ConfigError
@@ -116,7 +118,15 @@ class Config:
     daemon: DaemonConfig
     detectors: dict[str, DetectorConfig]
     prices: list[PriceOverride] = field(default_factory=list)
-    plugins: Plugins = field(default=None, compare=False, repr=False)  # type: ignore[assignment]  # set by parse
+    # The registries the config was validated against (set by parse_config); None only in a minimal config
+    # (`--store` without a config file), which has no plugin entries to look up.
+    plugins_: Optional[Plugins] = field(default=None, compare=False, repr=False)
+
+    @property
+    def plugins(self) -> Plugins:
+        if self.plugins_ is None:
+            raise ConfigError([f"{self.path}: this command needs a config file (plugins are configured there)"])
+        return self.plugins_
 
     def with_store(self, path: Optional[str]) -> Config:
         """This config with `--store PATH` in place of [store] path (the CLI's, the daemon's and its workers'
@@ -139,3 +149,26 @@ class Config:
                     if isinstance(v, Secret):
                         found.append(v)
         return found
+
+
+DEFAULT_CONFIG_PATHS = ("./spendwatch.toml", "/etc/spendwatch/config.toml")
+
+
+def find_config_path(explicit: Optional[str]) -> str:
+    """--config, else $SPENDWATCH_CONFIG, else ./spendwatch.toml, else /etc/spendwatch/config.toml."""
+    if explicit:
+        return explicit
+    env = os.environ.get("SPENDWATCH_CONFIG")
+    if env:
+        return env
+    for p in DEFAULT_CONFIG_PATHS:
+        if Path(p).exists():
+            return p
+    raise ConfigError([f"no config file: pass --config, set SPENDWATCH_CONFIG, or create {' or '.join(DEFAULT_CONFIG_PATHS)}"])
+
+
+def minimal_config(store_path: str, plugins: Optional[Plugins] = None) -> Config:
+    """A config with only a store, for commands given --store without a config file. Read-only commands
+    pass no plugins, so `spendwatch --store s.duckdb sql ...` imports no plugin package (start-up time)."""
+    return Config(path="(none)", store=StoreConfig(path=store_path), sources=[], budgets=[], allocation=[],
+                  sinks=[], daemon=DaemonConfig(), detectors={}, plugins_=plugins)
