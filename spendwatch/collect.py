@@ -1,15 +1,23 @@
 """One collection pass: for each source and each of its datasets, pull the revision window and replace it.
 
-Why fetch-then-write: a collector materialises a whole window before the store is opened, so an HTTP
-failure on page 7 never touches the store (the window stays as it was) and the daemon holds the DuckDB
-lock only for the write itself. Backfills (`--since`) go per UTC day, committing each, so an interrupted
-backfill resumes from sync_state instead of starting over.
+Why fetch-then-write: a collector materialises a whole window before it is written, so an HTTP failure on
+page 7 never touches the store (the window stays as it was). Backfills (`--since`) go per UTC day,
+committing each day in its own transaction, so an interrupted backfill resumes from sync_state instead of
+starting over.
+
+Why a held writer: opening the store (lock, migration check, views) costs far more than writing a day of
+rows, so a backfill keeps one read-write connection across its day-chunks and lets it go every
+`BACKFILL_HOLD` seconds, so that readers (`spendwatch sql`, the dashboard), which wait for the lock with
+backoff, get in between. A regular pass (no `--since`) opens the store only for each write, because the
+daemon must not keep readers out while it waits on a slow provider.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+import time
+from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Any, Callable, Optional
 
@@ -20,6 +28,43 @@ from .store import Store, Window
 from .timeutil import utcnow
 
 log = logging.getLogger("spendwatch.collect")
+
+BACKFILL_HOLD = 3.0  # seconds a backfill keeps the writer before letting readers in
+
+
+class HeldWriter:
+    """One read-write connection reused across writes, released when held longer than `hold` seconds
+    (hold=0: released after every write). Each write is still its own transaction."""
+
+    def __init__(self, config: Config, hold: float) -> None:
+        self.config = config
+        self.hold = hold
+        self._cm: Optional[AbstractContextManager[Store]] = None
+        self._store: Optional[Store] = None
+        self._since = 0.0
+
+    def store(self) -> Store:
+        if self._store is None:
+            self._cm = Store.open_for(self.config)
+            self._store = self._cm.__enter__()
+            self._since = time.monotonic()
+        return self._store
+
+    def written(self) -> None:
+        """After a write: let go of the lock if it has been held long enough."""
+        if self._store is not None and time.monotonic() - self._since >= self.hold:
+            self.release()
+
+    def release(self) -> None:
+        if self._cm is not None:
+            cm, self._cm, self._store = self._cm, None, None
+            cm.__exit__(None, None, None)
+
+    def __enter__(self) -> HeldWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
 
 
 def open_writer(config: Config) -> Any:
@@ -53,29 +98,9 @@ def collect_source(config: Config, source: SourceConfig, *, since: Optional[date
         coll.close()
         return own
     try:
-        for kind in coll.kinds:
-            end = min(until or now, now)
-            if since is not None:
-                start = since
-            else:
-                with Store.open_for(config) as st:
-                    ct = st.complete_through(source.name, kind)
-                start = (min(ct, end) if ct else end) - source.lookback
-            if start >= end:
-                continue
-            planned = coll.plan(kind, Window(start, end), now)
-            if planned is None:
-                continue
-            chunks = list(planned.days()) if since is not None else [planned]
-            for i, chunk in enumerate(chunks):
-                if progress:
-                    progress(f"{source.name}/{kind}", i, len(chunks))
-                rows = list(coll.fetch(kind, chunk))
-                with open_writer(config) as st:
-                    outcome.rows += st.replace_window(source.name, kind, chunk, rows, advance_to=chunk.end)
-                outcome.windows += 1
-            outcome.notes.extend(coll.notes)
-        with open_writer(config) as st:
+        with HeldWriter(config, hold=BACKFILL_HOLD if since is not None else 0.0) as writer:
+            _collect_windows(config, source, coll, outcome, writer, since, until, now, progress)
+            st = writer.store()
             coll.after_collect(st, now)
             for kind in coll.kinds:
                 st.mark_attempt(source.name, kind, ok=True, at=now)
@@ -85,6 +110,34 @@ def collect_source(config: Config, source: SourceConfig, *, since: Optional[date
         return _fail(config, source, outcome, str(exc), kinds=coll.kinds, busy=isinstance(exc, StoreLocked))
     finally:
         coll.close()
+
+
+def _collect_windows(config: Config, source: SourceConfig, coll: Collector, outcome: SourceOutcome,
+                     writer: HeldWriter, since: Optional[datetime], until: Optional[datetime], now: datetime,
+                     progress: Optional[Callable[[str, int, int], None]]) -> None:
+    """Every dataset of one source: plan the window, fetch it chunk by chunk, replace each chunk."""
+    for kind in coll.kinds:
+        end = min(until or now, now)
+        if since is not None:
+            start = since
+        else:
+            ct = writer.store().complete_through(source.name, kind)
+            writer.written()
+            start = (min(ct, end) if ct else end) - source.lookback
+        if start >= end:
+            continue
+        planned = coll.plan(kind, Window(start, end), now)
+        if planned is None:
+            continue
+        chunks = list(planned.days()) if since is not None else [planned]
+        for i, chunk in enumerate(chunks):
+            if progress:
+                progress(f"{source.name}/{kind}", i, len(chunks))
+            rows = list(coll.fetch(kind, chunk))
+            outcome.rows += writer.store().replace_window(source.name, kind, chunk, rows, advance_to=chunk.end)
+            writer.written()
+            outcome.windows += 1
+        outcome.notes.extend(coll.notes)
 
 
 def _fail(config: Config, source: SourceConfig, outcome: SourceOutcome, message: str,
