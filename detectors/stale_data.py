@@ -7,8 +7,10 @@ period; cost APIs typically finalise a day within hours). Behind: `now − compl
 (already redacted) error. Identity: source, kind, problem and the stuck `complete_through` / the last
 success, so one episode keeps one key.
 
-Assumption (named): `sync_state` holds only the present state, not its history, so this detector cannot
-be replayed: backtests skip it (resolution "state").
+As of `now`: the state is the last `sync_history` snapshot taken at or before `now` (one per collect
+attempt), so `detect --at` and `backtest` judge what the daemon knew then. A source with no snapshot at
+all (a store older than the history, or rows only ever imported) falls back to `sync_state` when its
+last attempt is not after `now` (assumption: such a state has not changed since).
 """
 
 from __future__ import annotations
@@ -25,6 +27,23 @@ from spendwatch.timeutil import format_duration
 from . import DETECTORS
 
 
+AS_OF = """
+WITH h AS (
+    SELECT source, kind, arg_max(complete_through, (attempted_at, seq)) AS complete_through,
+           arg_max(last_success, (attempted_at, seq)) AS last_success, arg_max(last_error, (attempted_at, seq)) AS last_error,
+           arg_max(consecutive_failures, (attempted_at, seq)) AS consecutive_failures
+    FROM sync_history WHERE attempted_at <= ? GROUP BY source, kind
+)
+SELECT * FROM h
+UNION ALL
+SELECT s.source, s.kind, s.complete_through, s.last_success, s.last_error, s.consecutive_failures
+FROM sync_state s
+WHERE coalesce(s.last_attempt <= ?, TRUE)
+  AND NOT EXISTS (SELECT 1 FROM sync_history x WHERE x.source = s.source AND x.kind = s.kind)
+ORDER BY source, kind
+"""
+
+
 def _ago(delta: timedelta) -> str:
     hours = int(delta.total_seconds() // 3600)
     return f"{hours // 24}d {hours % 24}h" if hours >= 24 else f"{hours}h"
@@ -32,7 +51,7 @@ def _ago(delta: timedelta) -> str:
 
 @DETECTORS.register("stale_data")
 class StaleData(DetectorBase):
-    resolution = "state"
+    resolution = "hour"
 
     @dataclass(frozen=True)
     class Options:
@@ -45,9 +64,7 @@ class StaleData(DetectorBase):
         sources = {s.name: s for s in config.sources if s.enabled}
         if not sources:
             return []
-        rows = history.conn.execute(
-            "SELECT source, kind, complete_through, last_success, last_error, consecutive_failures "
-            "FROM sync_state ORDER BY source, kind").fetchall()
+        rows = history.conn.execute(AS_OF, [now, now]).fetchall()
         out = []
         for source, kind, through, last_ok, last_error, fails in rows:
             sc = sources.get(source)

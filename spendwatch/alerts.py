@@ -70,6 +70,7 @@ def deliver(config: Config, findings: list[Finding], now: datetime) -> list[str]
     wall = utcnow()
     register_secrets(config)
     with _writer(config) as store, store.transaction() as conn:
+        expire_removed_sinks(conn, config, wall)
         current, resolved = record_findings(conn, findings, now)
         for sc in config.sinks:
             queue_notices(conn, sc, current, resolved, wall)
@@ -102,6 +103,17 @@ def register_secrets(config: Config) -> None:
 
 def _writer(config: Config) -> Any:
     return Store.open_for(config)
+
+
+def expire_removed_sinks(conn: Any, config: Config, wall: datetime) -> None:
+    """Notices queued for a sink that is no longer configured can never go out: mark them expired, with the
+    reason, instead of leaving them pending forever (`status` and the `alerts` view show them as expired).
+    A sink configured again under the same name starts afresh; expired notices are not revived."""
+    conn.execute(
+        """UPDATE alert_deliveries SET error_kind = 'expired', last_attempt_at = ?,
+               last_error = 'sink ' || sink || ' is no longer configured; notice expired undelivered'
+           WHERE delivered_at IS NULL AND error_kind IS DISTINCT FROM 'expired' AND NOT list_contains(?, sink)""",
+        [wall, [sc.name for sc in config.sinks]])
 
 
 def problem_line(b: SinkBatch) -> str:
@@ -226,6 +238,7 @@ _PENDING = """
                    AND p.episode = d.episode AND p.notice = 'firing' AND p.delivered_at IS NOT NULL) AS escalated
     FROM alert_deliveries d JOIN alert_log a USING (alert_id)
     WHERE d.sink = ? AND d.delivered_at IS NULL AND (d.claimed_at IS NULL OR d.claimed_at < ?)
+      AND d.error_kind IS DISTINCT FROM 'expired'
     ORDER BY d.alert_id, d.notice
 """
 

@@ -263,14 +263,15 @@ def detect(obj: Ctx, at: Any, as_json: bool, no_send: bool) -> None:
 @click.option("--at", callback=_instant, metavar="T", help="As of T (default now): the digest covers the day before.")
 @click.option("--chart", "chart_path", metavar="PATH", type=click.Path(dir_okay=False),
               help="Also write the 30-day PNG chart to PATH.")
+@click.option("--force", is_flag=True, help="With --send: send again to sinks that already had this day's digest.")
 @click.pass_obj
-def digest(obj: Ctx, send: bool, at: Any, chart_path: Optional[str]) -> None:
+def digest(obj: Ctx, send: bool, at: Any, chart_path: Optional[str], force: bool) -> None:
     """The daily digest: yesterday's spend, budgets to date, open alerts, a 30-day chart."""
     from .digest import run_digest
     from .timeutil import utcnow
 
     cfg = obj.config()
-    result = run_digest(cfg, at or utcnow(), send)
+    result = run_digest(cfg, at or utcnow(), send, force=force)
     if chart_path and result.digest.chart_png:
         with open(chart_path, "wb") as fh:
             fh.write(result.digest.chart_png)
@@ -279,6 +280,8 @@ def digest(obj: Ctx, send: bool, at: Any, chart_path: Optional[str]) -> None:
         return
     for name in result.sent:
         click.echo(f"digest sent to {name}")
+    for name in result.already_sent:
+        click.echo(f"digest for {result.digest.day} already sent to {name} (--force sends it again)")
     for p in result.problems:
         click.echo(f"spendwatch: {p}", err=True)
     if result.problems:

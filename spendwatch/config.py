@@ -31,7 +31,7 @@ from .config_schema import (
 from .contracts import options_of
 from .errors import ConfigError
 from .tomlcheck import BAD, Problems, closest, convert, parse_options
-from .values import MATCH_COLUMNS, Severity
+from .values import MATCH_COLUMNS, Severity, parse_listen
 
 if TYPE_CHECKING:
     from .contracts import Plugins
@@ -97,6 +97,11 @@ def parse_config(text: str, path: str, plugins: Plugins) -> Config:
     store = parse_options(StoreConfig, raw.get("store", {}), ("store",), probs)
     daemon_raw = raw.get("daemon", {})
     daemon = parse_options(DaemonConfig, daemon_raw, ("daemon",), probs)
+    if daemon is not BAD and daemon.metrics_listen is not None:
+        try:
+            parse_listen(daemon.metrics_listen)
+        except ValueError as exc:
+            probs.add(("daemon", "metrics_listen"), str(exc))
     tz = daemon_raw.get("timezone") if isinstance(daemon_raw, dict) else None
     if isinstance(tz, str):
         from zoneinfo import ZoneInfo

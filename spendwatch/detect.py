@@ -1,20 +1,24 @@
 """Running detectors (now, or replayed for a backtest) and handing findings to delivery.
 
 Findings are sorted by (detector, key) so that `detect --at T --json` is byte-identical for the same store
-and T.
+and T. A detector that raises does not take the run down: its failure becomes a `detector_error` finding
+of its own (warning, one alert per failing detector and UTC day) and the other detectors' findings stand.
 """
 
 from __future__ import annotations
 
 import logging
+from functools import partial
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Callable
 
 from .config import Config
 from .contracts import Detector, options_of
 from .findings import Finding
 from .history import History, today
+from .redact import redact
 from .store import Store
+from .timeutil import day_start
 
 log = logging.getLogger("spendwatch.detect")
 
@@ -47,14 +51,28 @@ def _level_dims(dets: Enabled) -> list[str]:
     return sorted(out)
 
 
+def guarded(name: str, now: datetime, run: Callable[[], list[Finding]]) -> list[Finding]:
+    """Run one detector; a crash becomes a finding naming it (message redacted), never a failed run."""
+    try:
+        return run()
+    except Exception as exc:  # a detector's bug must not hide every other detector's findings
+        log.exception("detector=%s failed", name)
+        day = day_start(now)
+        detail = redact(" ".join(str(exc).split()))[:300]
+        return [Finding(detector="detector_error", severity="warning", scope={"detector": name},
+                        period_start=day, period_end=day + timedelta(days=1),
+                        message=f"Detector {name} failed: {type(exc).__name__}" + (f": {detail}" if detail else "")
+                        + "; its findings are missing from this run")]
+
+
 def run_detectors(store: Store, config: Config, now: datetime) -> list[Finding]:
     """Every enabled detector as of `now`, over one snapshot of what is visible at `now`."""
     findings: list[Finding] = []
     dets = enabled_detectors(config)
     with History.snapshot(store, now, horizon=_horizon(dets), rules=list(config.allocation),
                           first_dims=_level_dims(dets)) as history:
-        for _name, cls, opts in dets:
-            findings.extend(cls().run(history, config, opts, now))
+        for name, cls, opts in dets:
+            findings.extend(guarded(name, now, partial(cls().run, history, config, opts, now)))
     return sorted(findings, key=lambda f: (f.detector, f.key, f.step))
 
 
@@ -79,11 +97,15 @@ def backtest(store: Store, config: Config, since: datetime, until: datetime, ste
     found: list[tuple[datetime, Finding]] = []
     with History.snapshot(store, until, since, horizon=_horizon(dets), rules=list(config.allocation),
                           first_dims=_level_dims(dets)) as history:
-        for _name, cls, opts in dets:
+        for name, cls, opts in dets:
             det = cls()
             if det.resolution == "state":
                 continue
-            bulk = det.fire_times(history, config, opts, times)
+            try:
+                bulk = det.fire_times(history, config, opts, times)
+            except Exception:  # judged step by step instead, where `guarded` reports the failure
+                log.exception("detector=%s fire_times failed", name)
+                bulk = None
             if bulk is not None:
                 chosen = bulk
             elif det.resolution == "day":
@@ -95,7 +117,7 @@ def backtest(store: Store, config: Config, since: datetime, until: datetime, ste
             else:
                 chosen = times
             for t in chosen:
-                found.extend((t, f) for f in det.run(history, config, opts, t))
+                found.extend((t, f) for f in guarded(name, t, partial(det.run, history, config, opts, t)))
     seen: dict[str, int] = {}
     out: list[tuple[datetime, Finding]] = []
     for t, f in sorted(found, key=lambda x: (x[0], x[1].detector, x[1].key, x[1].step)):

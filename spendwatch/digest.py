@@ -34,7 +34,7 @@ from .findings import money_str
 from .notice import Notice, headline, percent, usd, usd_cents
 from .redact import redact
 from .store import Store
-from .timeutil import UTC
+from .timeutil import UTC, utcnow
 from .views import match_sql
 
 log = logging.getLogger("spendwatch.digest")
@@ -234,18 +234,26 @@ class DigestRun:
     digest: Digest
     sent: list[str]
     problems: list[str]
+    already_sent: list[str] = field(default_factory=list)  # sinks that had this day's digest (not resent)
 
 
-def run_digest(config: Config, now: datetime, send: bool, *, chart: bool = True) -> DigestRun:
+def run_digest(config: Config, now: datetime, send: bool, *, chart: bool = True, force: bool = False) -> DigestRun:
     """Build the digest from a read-only connection; with `send`, deliver it to every sink whose `digest`
-    option is on, each in its own thread, retried like alerts. Problems are one line per failed sink."""
+    option is on, each in its own thread, retried like alerts. Problems are one line per failed sink.
+
+    Once per day and sink: a sink that accepted the digest for this day (`digest_log`) is skipped, even
+    after a daemon restart, unless `force`. The log line is written after the sink accepted, so a crash
+    in between means one resend, never a lost digest."""
     register_secrets(config)
     with Store.open_for(config, read_only=True) as store:
         digest = build_digest(store, config, now, chart=chart)
+        done = {r[0] for r in store.conn.execute("SELECT sink FROM digest_log WHERE day = ?", [digest.day]).fetchall()}
     if not send:
         return DigestRun(digest, [], [])
-    targets = [sc for sc in config.sinks if option(sc.options, "digest")
-               and supports_digest(config.plugins.sinks.get(sc.type))]
+    wanted = [sc for sc in config.sinks if option(sc.options, "digest")
+              and supports_digest(config.plugins.sinks.get(sc.type))]
+    already = [sc.name for sc in wanted if sc.name in done and not force]
+    targets = [sc for sc in wanted if sc.name not in already]
     errors = fan_out(config.plugins, [(sc, _digest_sender(digest)) for sc in targets], thread_prefix="digest")
     problems = []
     for sc, exc in zip(targets, errors, strict=True):
@@ -254,7 +262,12 @@ def run_digest(config: Config, now: datetime, send: bool, *, chart: bool = True)
         else:
             log.info("digest sink=%s error=%s", sc.name, redact(str(exc)))
             problems.append(f"sink {exc}; digest not delivered")
-    return DigestRun(digest, [sc.name for sc, exc in zip(targets, errors, strict=True) if exc is None], problems)
+    sent = [sc.name for sc, exc in zip(targets, errors, strict=True) if exc is None]
+    if sent:
+        with Store.open_for(config) as store:
+            store.conn.executemany("INSERT INTO digest_log VALUES (?, ?, ?) ON CONFLICT (day, sink) DO UPDATE SET "
+                                   "sent_at = excluded.sent_at", [[digest.day, name, utcnow()] for name in sent])
+    return DigestRun(digest, sent, problems, already)
 
 
 def _digest_sender(digest: Digest) -> Any:

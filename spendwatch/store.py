@@ -34,6 +34,7 @@ _TEXT = {"source", "kind", "record_type", "granularity", "provider", "account_id
 _INTS = {"input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens", "reasoning_tokens", "requests"}
 GRANULARITIES = ("request", "minute", "hour", "day", "month")
 MONEY_QUANTUM = Decimal("0.0000000001")
+SYNC_HISTORY_KEPT = timedelta(days=400)  # how far back stale_data can be replayed
 
 
 @dataclass(frozen=True)
@@ -186,17 +187,29 @@ class Store:
 
     def mark_attempt(self, source: str, kind: str, *, ok: bool, error: Optional[str] = None,
                      at: Optional[datetime] = None) -> None:
-        """Record a run's outcome for `status` (error text must already be redacted)."""
+        """Record a run's outcome for `status` (error text must already be redacted), and the state it leaves
+        in `sync_history` so stale_data can be judged as of any past moment."""
         at = at or utcnow()
+        with self.transaction() as conn:
+            self._mark(conn, source, kind, ok=ok, error=error, at=at)
+            conn.execute(
+                """INSERT INTO sync_history (source, kind, attempted_at, complete_through, last_success, last_error,
+                                             consecutive_failures)
+                   SELECT source, kind, ?, complete_through, last_success, last_error, consecutive_failures
+                   FROM sync_state WHERE source = ? AND kind = ?""", [at, source, kind])
+            conn.execute("DELETE FROM sync_history WHERE source = ? AND kind = ? AND attempted_at < ?",
+                         [source, kind, at - SYNC_HISTORY_KEPT])
+
+    def _mark(self, conn: Any, source: str, kind: str, *, ok: bool, error: Optional[str], at: datetime) -> None:
         if ok:
-            self.conn.execute(
+            conn.execute(
                 """INSERT INTO sync_state (source, kind, last_attempt, last_success, consecutive_failures)
                    VALUES (?, ?, ?, ?, 0)
                    ON CONFLICT (source, kind) DO UPDATE SET last_attempt = excluded.last_attempt,
                        last_success = excluded.last_success, consecutive_failures = 0""",
                 [source, kind, at, at])
         else:
-            self.conn.execute(
+            conn.execute(
                 """INSERT INTO sync_state (source, kind, last_attempt, last_error, last_error_at, consecutive_failures)
                    VALUES (?, ?, ?, ?, ?, 1)
                    ON CONFLICT (source, kind) DO UPDATE SET last_attempt = excluded.last_attempt,

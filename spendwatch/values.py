@@ -7,6 +7,7 @@ and it imports nothing of either (only `errors` and `redact`), so it can sit at 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -89,6 +90,15 @@ def _registered(value: str) -> str:
     """Every secret read is registered for redaction before anyone can log it."""
     register_secret(value)
     return value
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """A listen address: '127.0.0.1:9464', '[::1]:9464', 'localhost:9464' or ':9464' (all interfaces) →
+    (host, port). Raises ValueError saying what is wrong, for check-config to report with the key."""
+    m = re.fullmatch(r"(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.\-]*)):(\d{1,5})", value.strip())
+    if not m or int(m.group(3)) > 65535:
+        raise ValueError(f'not HOST:PORT ("{value}"); e.g. "127.0.0.1:9464"')
+    return (m.group(1) or m.group(2) or "0.0.0.0"), int(m.group(3))
 
 
 class Ratio(Decimal):

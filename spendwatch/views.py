@@ -132,10 +132,13 @@ SELECT a.alert_id, a.detector, a.key, a.severity, a.step, a.state, a.scope, a.pe
        (SELECT list(DISTINCT d.sink ORDER BY d.sink) FROM alert_deliveries d
          WHERE d.alert_id = a.alert_id AND d.delivered_at IS NOT NULL) AS delivered_to,
        (SELECT count(*) FROM alert_deliveries d
-         WHERE d.alert_id = a.alert_id AND d.delivered_at IS NULL) AS pending_deliveries,
+         WHERE d.alert_id = a.alert_id AND d.delivered_at IS NULL
+           AND d.error_kind IS DISTINCT FROM 'expired') AS pending_deliveries,
        a.episode,
        (SELECT arg_max(d.last_error, d.last_attempt_at) FROM alert_deliveries d
-         WHERE d.alert_id = a.alert_id AND d.delivered_at IS NULL) AS last_delivery_error
+         WHERE d.alert_id = a.alert_id AND d.delivered_at IS NULL) AS last_delivery_error,
+       (SELECT count(*) FROM alert_deliveries d
+         WHERE d.alert_id = a.alert_id AND d.error_kind = 'expired') AS expired_deliveries
 FROM alert_log a
 """
 
