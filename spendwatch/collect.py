@@ -5,6 +5,12 @@ page 7 never touches the store (the window stays as it was). Backfills (`--since
 committing each day in its own transaction, so an interrupted backfill resumes from sync_state instead of
 starting over.
 
+Why batches: a transaction costs milliseconds whatever it holds, so a backfill writes the days it fetched
+in batches (up to BACKFILL_BATCH_DAYS days, BACKFILL_BATCH_SECONDS of fetching or BACKFILL_BATCH_ROWS rows) as one window replace
+that advances sync_state to the batch's end. Each day is still all-or-nothing; a crash loses at most the
+unwritten batch, which the next run fetches again. A fetch that fails writes the days already fetched
+first, so only the failing day is retried.
+
 Why a held writer: opening the store (lock, migration check, views) costs far more than writing a day of
 rows, so a backfill keeps one read-write connection across its day-chunks and lets it go every
 `BACKFILL_HOLD` seconds, so that readers (`spendwatch sql`, the dashboard), which wait for the lock with
@@ -15,7 +21,9 @@ daemon must not keep readers out while it waits on a slow provider.
 from __future__ import annotations
 
 import logging
+import os
 import sys
+import threading
 import time
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
@@ -30,6 +38,10 @@ from .timeutil import utcnow
 log = logging.getLogger("spendwatch.collect")
 
 BACKFILL_HOLD = 3.0  # seconds a backfill keeps the writer before letting readers in
+BACKFILL_BATCH_DAYS = 31  # a backfill writes up to this many fetched days in one transaction…
+# …or what it fetched in this long (SPENDWATCH_BACKFILL_BATCH_SECONDS overrides it, e.g. for tests)…
+BACKFILL_BATCH_SECONDS = float(os.environ.get("SPENDWATCH_BACKFILL_BATCH_SECONDS", "5"))
+BACKFILL_BATCH_ROWS = 200_000  # …or this many rows (memory), whichever comes first
 
 
 class HeldWriter:
@@ -100,11 +112,15 @@ def collect_source(config: Config, source: SourceConfig, *, since: Optional[date
     try:
         with HeldWriter(config, hold=BACKFILL_HOLD if since is not None else 0.0) as writer:
             _collect_windows(config, source, coll, outcome, writer, since, until, now, progress)
+            t = time.monotonic()
             st = writer.store()
             coll.after_collect(st, now)
             for kind in coll.kinds:
                 st.mark_attempt(source.name, kind, ok=True, at=now)
-        log.info("collect ok source=%s rows=%d windows=%d", source.name, outcome.rows, outcome.windows)
+            writer.release()
+            outcome.store_seconds += time.monotonic() - t
+        log.info("collect ok source=%s rows=%d windows=%d store_s=%.3f", source.name, outcome.rows, outcome.windows,
+                 outcome.store_seconds)
         return outcome
     except SpendwatchError as exc:
         return _fail(config, source, outcome, str(exc), kinds=coll.kinds, busy=isinstance(exc, StoreLocked))
@@ -121,8 +137,10 @@ def _collect_windows(config: Config, source: SourceConfig, coll: Collector, outc
         if since is not None:
             start = since
         else:
+            t = time.monotonic()
             ct = writer.store().complete_through(source.name, kind)
             writer.written()
+            outcome.store_seconds += time.monotonic() - t
             start = (min(ct, end) if ct else end) - source.lookback
         if start >= end:
             continue
@@ -130,14 +148,49 @@ def _collect_windows(config: Config, source: SourceConfig, coll: Collector, outc
         if planned is None:
             continue
         chunks = list(planned.days()) if since is not None else [planned]
+        batch = Batch(source.name, kind, writer, outcome, max_days=BACKFILL_BATCH_DAYS if since is not None else 1)
         for i, chunk in enumerate(chunks):
             if progress:
                 progress(f"{source.name}/{kind}", i, len(chunks))
-            rows = list(coll.fetch(kind, chunk))
-            outcome.rows += writer.store().replace_window(source.name, kind, chunk, rows, advance_to=chunk.end)
-            writer.written()
-            outcome.windows += 1
+            try:
+                rows = list(coll.fetch(kind, chunk))
+            except SpendwatchError:
+                batch.flush()  # keep the days already fetched; the failing one is retried next run
+                raise
+            batch.add(chunk, rows)
+        batch.flush()
         outcome.notes.extend(coll.notes)
+
+
+class Batch:
+    """Consecutive fetched windows of one (source, kind), written as one window replace."""
+
+    def __init__(self, source: str, kind: str, writer: HeldWriter, outcome: SourceOutcome, max_days: int) -> None:
+        self.source, self.kind, self.writer, self.outcome, self.max_days = source, kind, writer, outcome, max_days
+        self.windows: list[Window] = []
+        self.rows: list[dict[str, Any]] = []
+        self.started = 0.0
+
+    def add(self, window: Window, rows: list[dict[str, Any]]) -> None:
+        if not self.windows:
+            self.started = time.monotonic()
+        self.windows.append(window)
+        self.rows.extend(rows)
+        if (len(self.windows) >= self.max_days or len(self.rows) >= BACKFILL_BATCH_ROWS
+                or time.monotonic() - self.started >= BACKFILL_BATCH_SECONDS):
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.windows:
+            return
+        whole = Window(self.windows[0].start, self.windows[-1].end)
+        t = time.monotonic()
+        self.outcome.rows += self.writer.store().replace_window(self.source, self.kind, whole, self.rows,
+                                                                advance_to=whole.end)
+        self.writer.written()
+        self.outcome.store_seconds += time.monotonic() - t
+        self.outcome.windows += len(self.windows)
+        self.windows, self.rows = [], []
 
 
 def _fail(config: Config, source: SourceConfig, outcome: SourceOutcome, message: str,
@@ -160,8 +213,20 @@ def collect_all(config: Config, names: list[str], *, since: Optional[datetime] =
                 until: Optional[datetime] = None, progress: bool = False) -> list[SourceOutcome]:
     """Every named (or every enabled) source, independently: one failing does not stop the others."""
     sources = [config.source(n) for n in names] if names else [s for s in config.sources if s.enabled]
+    warm_columnar()
     bar = _progress_printer() if progress and since is not None and sys.stderr.isatty() else None
     return [collect_source(config, s, since=since, until=until, progress=bar) for s in sources]
+
+
+def warm_columnar() -> None:
+    """Start pyarrow's one-time set-up (its first array conversion imports pandas, ~0.5 s) in a background
+    thread, so that it overlaps the first HTTP fetches instead of delaying the first write."""
+    def warm() -> None:
+        import pyarrow as pa
+
+        pa.array([0], type=pa.int64())
+
+    threading.Thread(target=warm, name="warm-arrow", daemon=True).start()
 
 
 def _progress_printer() -> Callable[[str, int, int], None]:

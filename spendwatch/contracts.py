@@ -43,6 +43,7 @@ class SourceOutcome:
     error: Optional[str] = None
     notes: list[str] = field(default_factory=list)
     store_busy: bool = False  # the failure was the store's lock, not the source (the daemon retries soon)
+    store_seconds: float = 0.0  # time spent opening and writing the store (benchmarks read it from the log)
 
 
 class Collector(Protocol):

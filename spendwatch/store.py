@@ -271,13 +271,15 @@ def _quantize(value: Any, column: str) -> Optional[Decimal]:
 
 
 def rows_to_arrow(source: str, kind: str, window: Window, rows: Iterable[Mapping[str, Any]]) -> Any:
-    """Columnar, exactly-typed batch for one INSERT (no per-row SQL)."""
+    """Columnar, exactly-typed batch for one INSERT (no per-row SQL). Validated row by row, converted column
+    by column (a backfill writes hundreds of thousands of rows: the per-cell work is what costs)."""
     import pyarrow as pa
 
-    cols: dict[str, list[Any]] = {c: [] for c in RECORD_COLUMNS}
+    rows = list(rows)
+    known = set(RECORD_COLUMNS)
     for row in rows:
-        unknown = set(row) - set(RECORD_COLUMNS)
-        if unknown:
+        if not known.issuperset(row):
+            unknown = set(row) - known
             raise StoreError(f"{source}: unknown record field(s) {', '.join(sorted(unknown))}")
         ts = row["ts"]
         if ts.tzinfo is None:
@@ -287,43 +289,53 @@ def rows_to_arrow(source: str, kind: str, window: Window, rows: Iterable[Mapping
         gran = row.get("granularity", "day")
         if gran not in GRANULARITIES:
             raise StoreError(f"{source}: unknown granularity {gran!r}")
-        for c in RECORD_COLUMNS:
-            if c == "source":
-                cols[c].append(source)
-            elif c == "kind":
-                cols[c].append(kind)
-            elif c == "cost_usd":
-                cols[c].append(_quantize(row.get(c), c))
-            elif c == "tags":
-                tags = row.get("tags")
-                cols[c].append(json.dumps(tags, sort_keys=True) if isinstance(tags, dict) else tags)
-            elif c == "record_type":
-                cols[c].append(row.get(c, "usage"))
-            elif c == "covers_usage":
-                cols[c].append(bool(row.get(c, False)))
-            elif c == "granularity":
-                cols[c].append(gran)
-            elif c == "cost_basis":
-                cols[c].append(row.get(c, "billed"))
-            elif c == "currency":
-                cols[c].append(row.get(c) or "USD")
-            elif c == "period_end":
-                cols[c].append(row.get(c) or ts)
-            else:
-                cols[c].append(row.get(c))
-    types = {}
+    n = len(rows)
+    cols: dict[str, list[Any]] = {
+        "source": [source] * n,
+        "kind": [kind] * n,
+        "record_type": [r.get("record_type", "usage") for r in rows],
+        "covers_usage": [bool(r.get("covers_usage", False)) for r in rows],
+        "ts": [r["ts"] for r in rows],
+        "period_end": [r.get("period_end") or r["ts"] for r in rows],
+        "granularity": [r.get("granularity", "day") for r in rows],
+        "cost_usd": [_quantize(r.get("cost_usd"), "cost_usd") for r in rows],
+        "cost_basis": [r.get("cost_basis", "billed") for r in rows],
+        "currency": [r.get("currency") or "USD" for r in rows],
+        "tags": [_tags(r.get("tags")) for r in rows],
+    }
     for c in RECORD_COLUMNS:
-        if c in ("ts", "period_end"):
-            types[c] = pa.timestamp("us", tz="UTC")
-        elif c == "cost_usd":
-            types[c] = pa.decimal128(38, 10)
-        elif c == "covers_usage":
-            types[c] = pa.bool_()
-        elif c in _INTS:
-            types[c] = pa.int64()
-        else:
-            types[c] = pa.string()
-    return pa.table({c: pa.array(cols[c], type=types[c]) for c in RECORD_COLUMNS})
+        if c not in cols:
+            cols[c] = [r.get(c) for r in rows]
+    return pa.table({c: pa.array(cols[c], type=_ARROW_TYPES[c]) for c in RECORD_COLUMNS})
+
+
+def _tags(tags: Any) -> Any:
+    return json.dumps(tags, sort_keys=True) if isinstance(tags, dict) else tags
+
+
+def _arrow_type(column: str) -> Any:
+    import pyarrow as pa
+
+    if column in ("ts", "period_end"):
+        return pa.timestamp("us", tz="UTC")
+    if column == "cost_usd":
+        return pa.decimal128(38, 10)
+    if column == "covers_usage":
+        return pa.bool_()
+    if column in _INTS:
+        return pa.int64()
+    return pa.string()
+
+
+class _ArrowTypes(dict[str, Any]):
+    """RECORD_COLUMNS → pyarrow type, built on first use (pyarrow is imported lazily for CLI start-up)."""
+
+    def __missing__(self, column: str) -> Any:
+        self[column] = _arrow_type(column)
+        return self[column]
+
+
+_ARROW_TYPES = _ArrowTypes()
 
 
 def now_utc() -> datetime:
