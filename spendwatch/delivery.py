@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Callable, Optional, TypeVar
 
+import tenacity
+
 from .errors import PermanentSinkError, RetryableSinkError, SecretMissing, SinkError
 from .redact import redact
 
@@ -54,29 +56,41 @@ def option(options: object, name: str) -> object:
 
 
 def with_retries(sink: str, options: object, fn: Callable[[], T]) -> T:
-    """Call fn; retry retryable sink errors with backoff; anything unexpected becomes a SinkError whose
-    text is redacted (a foreign exception may quote a URL with a token in it)."""
+    """Call fn; retry retryable sink errors with exponential backoff (tenacity); anything unexpected becomes
+    a RetryableSinkError whose text is redacted (a foreign exception may quote a URL with a token in it) and
+    is not retried in this run (a bug does not get better by repeating it at once)."""
     retries = int(option(options, "retries"))  # type: ignore[call-overload]
     first_wait = option(options, "retry_wait").total_seconds()  # type: ignore[attr-defined]
-    attempt = 0
-    while True:
+
+    def once() -> T:
         try:
             return fn()
         except SecretMissing as exc:  # the sink's secret is not where config says: a human must fix it
             raise PermanentSinkError(sink, str(exc)) from None
-        except PermanentSinkError:
-            raise
-        except RetryableSinkError as exc:
-            if attempt >= retries:
-                raise
-            wait = first_wait * (2 ** attempt)
-            log.info("sink=%s attempt=%d error=%s retry_in=%.1fs", sink, attempt + 1, redact(str(exc)), wait)
-            time.sleep(wait)
-            attempt += 1
         except SinkError:
             raise
         except Exception as exc:  # a bug or an unforeseen library error: report it, keep the alert queued
-            raise RetryableSinkError(sink, f"unexpected {type(exc).__name__}: {redact(str(exc))[:200]}") from None
+            raise _Unexpected(sink, f"unexpected {type(exc).__name__}: {redact(str(exc))[:200]}") from None
+
+    def log_retry(state: tenacity.RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        wait = state.next_action.sleep if state.next_action else 0.0
+        log.info("sink=%s attempt=%d error=%s retry_in=%.1fs", sink, state.attempt_number, redact(str(exc)), wait)
+
+    retrying = tenacity.Retrying(
+        stop=tenacity.stop_after_attempt(retries + 1),
+        wait=tenacity.wait_exponential(multiplier=first_wait, exp_base=2, min=0, max=float("inf")),
+        retry=tenacity.retry_if_exception(_worth_retrying),
+        before_sleep=log_retry, sleep=time.sleep, reraise=True)
+    return retrying(once)
+
+
+def _worth_retrying(exc: BaseException) -> bool:
+    return isinstance(exc, RetryableSinkError) and not isinstance(exc, _Unexpected)
+
+
+class _Unexpected(RetryableSinkError):
+    """An exception no sink should raise: reported as retryable (the alert stays queued), not retried now."""
 
 
 _DEFAULTS = DeliveryOptions()
