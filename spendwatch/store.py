@@ -103,13 +103,13 @@ class Store:
     def _prepare(self, allocation: list[Any], lock_timeout: float) -> None:
 
         self.conn.execute("SET TimeZone = 'UTC'")
-        known = [name for name, _ in migrations.all_migrations()]
+        known = migrations.known_names()
         applied = self._applied_migrations()
         unknown = sorted(set(applied) - set(known))
         if unknown:
             raise StoreVersionError(
                 f"{self.path}: written by a newer spendwatch (unknown migration {unknown[-1]}); upgrade spendwatch")
-        pending = [m for m in migrations.all_migrations() if m[0] not in applied]
+        pending = [m for m in migrations.all_migrations() if m[0] not in applied] if set(known) - set(applied) else []
         if pending:
             if self.read_only:
                 raise StoreError(f"{self.path}: store needs migrations ({', '.join(n for n, _ in pending)}); "
@@ -127,12 +127,12 @@ class Store:
         views.ensure_views(self.conn, allocation, read_only=self.read_only)
 
     def _applied_migrations(self) -> list[str]:
-        exists = self.conn.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'schema_migrations' AND NOT temporary"
-        ).fetchone()[0]
-        if not exists:
+        import duckdb  # already loaded by the open connection; imported here to keep this module light
+
+        try:
+            return [r[0] for r in self.conn.execute("SELECT name FROM schema_migrations ORDER BY name").fetchall()]
+        except duckdb.CatalogException:  # a new store: no migration table yet
             return []
-        return [r[0] for r in self.conn.execute("SELECT name FROM schema_migrations ORDER BY name").fetchall()]
 
     # -------------------------------------------------------------------------------------- transactions
     @contextlib.contextmanager
