@@ -252,6 +252,7 @@ def run_import(store: Any, path: str, *, fmt: str, kind: str, source: str,
     """Read `path` with DuckDB, let `build` map its columns to records, replace, record: one transaction."""
     import duckdb
 
+    from spendwatch.attribution import refresh_window
     from spendwatch.store import RECORD_COLUMNS, Window
 
     from . import ImportResult
@@ -282,6 +283,8 @@ def run_import(store: Any, path: str, *, fmt: str, kind: str, source: str,
         with store.transaction():
             conn.execute(insert)
             spans = _replace(conn, kind, import_id, plan, Window)
+            for sp in spans:  # what `spend` shows for the days these rows touched (spendwatch/attribution.py)
+                refresh_window(conn, sp.window.start, sp.window.end)
             digest = hasher.result()
             for sp in spans:
                 record_import(conn, path, fmt, sp.source, sp.rows, sp.window, digest=digest, import_id=import_id)

@@ -111,6 +111,7 @@ class CanonicalFormat:
                 select[c] = f"nullif(trim({v(c)}), '')" if c in cols else "NULL"
         for c in INT_COLUMNS:
             select[c] = f"CAST(nullif(trim({v(c)}), '') AS BIGINT)" if c in cols else "NULL"
+        from spendwatch.attribution import refresh_window
         from spendwatch.store import RECORD_COLUMNS
 
         conn.execute("DROP TABLE IF EXISTS _canon_rows")
@@ -125,6 +126,7 @@ class CanonicalFormat:
                                  [src, KIND, window.start, window.end])
                     conn.execute(f"INSERT INTO records ({', '.join(RECORD_COLUMNS)}) SELECT {', '.join(RECORD_COLUMNS)} "
                                  "FROM _canon_rows WHERE source = ?", [src])
+                    refresh_window(conn, window.start, window.end)  # spendwatch/attribution.py
                     record_import(conn, path, "canonical", src, n, window)
                     results.append(ImportResult(path, "canonical", src, n, window, Decimal(total or 0)))
             return results

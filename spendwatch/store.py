@@ -84,11 +84,17 @@ class Store:
     @classmethod
     @contextlib.contextmanager
     def open(cls, path: str, *, read_only: bool = False, lock_timeout: float = 30.0,
-             allocation: Iterable[Any] = ()) -> Iterator["Store"]:
+             allocation: Iterable[Any] = (), money: Any = None) -> Iterator["Store"]:
+        """`money`: the config's MoneyRules (spendwatch.attribution.rules_of); a writer given rules that
+        differ from the store's recomputes `spend`'s money; None keeps the store's own rules."""
         conn = _connect(path, read_only=read_only, lock_timeout=lock_timeout)
         try:
             store = cls(conn, path, read_only)
             store._prepare(list(allocation), lock_timeout)
+            if money is not None and not read_only:
+                from .attribution import adopt_rules
+
+                adopt_rules(conn, money)
             yield store
         finally:
             conn.close()
@@ -158,6 +164,9 @@ class Store:
                              f"SELECT {', '.join(RECORD_COLUMNS)} FROM _incoming_rows")
             finally:
                 conn.unregister("_incoming_rows")
+            from .attribution import refresh_window
+
+            refresh_window(conn, window.start, window.end)
             if advance_to is not None:
                 self._advance(source, kind, advance_to, table.num_rows)
         return table.num_rows

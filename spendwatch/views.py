@@ -104,12 +104,25 @@ FROM unioned b
 """
 
 
+def materialised_spend_sql(rules: Iterable[Any]) -> str:
+    """`spend` since migration 0004: the money rules above (and gateway attribution, duplicate bills) are
+    applied at write time by spendwatch/attribution.py; the view projects `records` and allocates teams."""
+    from .attribution import spend_rows_sql
+
+    return f"""
+SELECT b.ts, b.period_end, b.granularity, {", ".join("b." + d for d in DIMENSIONS)},
+       {", ".join("b." + t for t in TOKENS)}, b.cost_usd, b.cost_basis,
+       {team_sql(rules)} AS team, b.tags, b.record_type, b.currency, b.via
+FROM ({spend_rows_sql(DIMENSIONS, TOKENS)}) b
+"""
+
+
 def daily_spend_sql() -> str:
     dims = ", ".join(DIMENSIONS)
     sums = ", ".join(f"sum({t}) AS {t}" for t in TOKENS)
     return f"""
 SELECT CAST(timezone('UTC', ts) AS DATE) AS day, {dims}, cost_basis, team, {sums},
-       CAST(sum(cost_usd) AS DECIMAL(38, 10)) AS cost_usd
+       CAST(sum(cost_usd) AS DECIMAL(38, 10)) AS cost_usd, via
 FROM spend GROUP BY ALL
 """
 
@@ -118,7 +131,7 @@ def chargeback_sql() -> str:
     sums = ", ".join(f"sum({t}) AS {t}" for t in TOKENS)
     return f"""
 SELECT strftime(timezone('UTC', ts), '%Y-%m') AS month, coalesce(team, '(unallocated)') AS team, provider,
-       project_id, model, CAST(sum(cost_usd) AS DECIMAL(38, 10)) AS cost_usd, {sums}
+       project_id, model, CAST(sum(cost_usd) AS DECIMAL(38, 10)) AS cost_usd, {sums}, via
 FROM spend GROUP BY ALL
 """
 
@@ -140,7 +153,7 @@ FROM alert_log a
 
 def view_definitions(rules: Iterable[Any]) -> list[tuple[str, str]]:
     rules = list(rules)
-    return [("spend", spend_sql(rules)), ("daily_spend", daily_spend_sql()), ("chargeback", chargeback_sql()),
+    return [("spend", materialised_spend_sql(rules)), ("daily_spend", daily_spend_sql()), ("chargeback", chargeback_sql()),
             ("alerts", alerts_sql())]
 
 
