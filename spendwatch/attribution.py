@@ -96,7 +96,41 @@ class MoneyRules:
         return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
 
 
-def rules_of(config: Any) -> MoneyRules:
+UPSTREAM_MATCH_COLUMNS = ("source", "account_id", "project_id", "workspace_id", "api_key_id", "user_id", "model",
+                          "service_tier", "line_item")
+
+
+def parse_gateways(tables: list[dict[str, Any]], probs: Any, parse_options: Any, check_match: Any) -> list[Any]:
+    """[[gateways]] → GatewayConfig list, reporting problems by key path (config.py's checker)."""
+    out: list[Any] = []
+    seen: set[str] = set()
+    for i, t in enumerate(tables):
+        path = ("gateways", i)
+        g = parse_options(GatewayConfig, t, path, probs)
+        if not isinstance(g, GatewayConfig):
+            out.append(g)
+            continue
+        if not g.upstreams:
+            probs.add(path + ("upstreams",), 'must list at least one provider, e.g. ["openai", "anthropic"]')
+        if g.source in seen:
+            probs.add(path + ("source",), f"duplicate gateway source {g.source!r}")
+        if g.source in g.upstreams:
+            probs.add(path + ("upstreams",), f"a gateway cannot be its own upstream ({g.source!r})")
+        seen.add(g.source)
+        check_match(g.upstream_match, path + ("upstream_match",), probs)
+        for col in g.upstream_match:
+            if col not in UPSTREAM_MATCH_COLUMNS:
+                probs.add(path + ("upstream_match", col),
+                          f"not a stored column of the bill (use one of {', '.join(UPSTREAM_MATCH_COLUMNS)})")
+        out.append(g)
+    return out
+
+
+def rules_of(config: Any) -> Optional[MoneyRules]:
+    """The config's rules; None for the stand-in config of `--store` without a config file (then the
+    store keeps the rules it was computed with instead of forgetting its gateways)."""
+    if getattr(config, "path", None) == "(none)":
+        return None
     return MoneyRules(tuple(getattr(config, "gateways", ()) or ()), tuple(s.name for s in config.sources))
 
 
@@ -346,3 +380,29 @@ def duplicate_bills(conn: Any) -> list[tuple[str, str, str, Any, Any, int]]:
                count(DISTINCT CAST(timezone('UTC', ts) AS DATE))
         FROM records WHERE hidden_by LIKE 'duplicate:%' GROUP BY ALL ORDER BY ALL
     """).fetchall()
+
+
+def status_sections(conn: Any, config: Any) -> list[tuple[str, list[str], list[tuple[Any, ...]]]]:
+    """`status` lines: bills stored twice (counted once), and rules the store was computed with if they
+    are not this config's (a reader cannot recompute; the next collect or import does)."""
+    out: list[tuple[str, list[str], list[tuple[Any, ...]]]] = []
+    dups = duplicate_bills(conn)
+    if dups:
+        out.append(("bills stored twice (counted once: the source configured first wins)",
+                    ["provider", "counted_source", "ignored_source", "first_day", "last_day", "days"], dups))
+    rules = rules_of(config)
+    if rules is not None and stored_rules(conn).signature() != rules.signature():
+        out.append(("money rules", ["note"], [("the store's spend was computed with other [[gateways]]/[[sources]] "
+                                               "than this config's; the next collect or import recomputes it",)]))
+    return out
+
+
+def describe_gateways(config: Any) -> list[str]:
+    """`check-config`'s plan lines for [[gateways]]."""
+    gws = list(getattr(config, "gateways", []) or [])
+    lines = [f"gateways ({len(gws)}):"]
+    for g in gws:
+        match = ", ".join(f"{k}={v}" for k, v in sorted(g.upstream_match.items())) or "all of their bills"
+        lines.append(f"  {g.source}: gateway logs; upstreams {', '.join(g.upstreams)}; attributes bill lines "
+                     f"matching {match}")
+    return lines

@@ -62,8 +62,10 @@ class Ctx:
         from .store import Store
 
         cfg = self.config(required=False)
+        from .attribution import rules_of
+
         return Store.open(cfg.store.path, read_only=False, lock_timeout=cfg.store.lock_timeout.total_seconds(),
-                          allocation=cfg.allocation)
+                          allocation=cfg.allocation, money=rules_of(cfg))
 
 
 class SpendwatchGroup(click.Group):

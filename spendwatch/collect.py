@@ -33,8 +33,10 @@ class SourceOutcome:
 
 
 def open_writer(config: Config) -> Any:
-    return Store.open(config.store.path, read_only=False,
-                      lock_timeout=config.store.lock_timeout.total_seconds(), allocation=config.allocation)
+    from .attribution import rules_of
+
+    return Store.open(config.store.path, read_only=False, lock_timeout=config.store.lock_timeout.total_seconds(),
+                      allocation=config.allocation, money=rules_of(config))
 
 
 def build_collector(source: SourceConfig, prices: Any = ()) -> Any:

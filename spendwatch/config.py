@@ -36,8 +36,9 @@ SPEND_COLUMNS = (
 MATCH_COLUMNS = (
     "provider", "source", "account_id", "project_id", "workspace_id", "api_key_id", "user_id", "model",
     "service_tier", "line_item", "granularity", "cost_basis", "team",
+    "via",
 )
-SECTIONS = ("store", "sources", "budgets", "allocation", "sinks", "daemon", "detectors", "prices")
+SECTIONS = ("store", "sources", "budgets", "allocation", "sinks", "daemon", "detectors", "prices", "gateways")
 DEFAULT_CONFIG_PATHS = ("./spendwatch.toml", "/etc/spendwatch/config.toml")
 
 
@@ -196,6 +197,7 @@ class Config:
     daemon: DaemonConfig
     detectors: dict[str, DetectorConfig]
     prices: list[PriceOverride] = field(default_factory=list)
+    gateways: list[Any] = field(default_factory=list)  # spendwatch.attribution.GatewayConfig
 
     def source(self, name: str) -> SourceConfig:
         for s in self.sources:
@@ -552,6 +554,9 @@ def parse_config(text: str, path: str = "spendwatch.toml") -> Config:
         allocation.append(a)
     prices = [parse_options(PriceOverride, t, ("prices", i), probs)
               for i, t in enumerate(_table_list(raw, "prices", probs))]
+    from .attribution import parse_gateways
+
+    gateways = parse_gateways(_table_list(raw, "gateways", probs), probs, parse_options, _check_match)
     sinks = []
     for i, t in enumerate(_table_list(raw, "sinks", probs)):
         sinks.append(_parse_plugin_entry(t, ("sinks", i), SINKS, "sink", probs, _parse_sink))
@@ -581,7 +586,7 @@ def parse_config(text: str, path: str = "spendwatch.toml") -> Config:
     if probs.items:
         raise ConfigError(probs.items)
     return Config(path=path, store=store, sources=sources, budgets=budgets, allocation=allocation,
-                  sinks=sinks, daemon=daemon, detectors=detectors, prices=prices)
+                  sinks=sinks, daemon=daemon, detectors=detectors, prices=prices, gateways=gateways)
 
 
 @dataclass(frozen=True)
