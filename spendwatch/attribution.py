@@ -217,10 +217,6 @@ def refresh(conn: Any, lo: Optional[datetime], hi: Optional[datetime], rules: Mo
     where = "TRUE" if lo is None else "ts >= $lo AND ts < $hi"
     params: dict[str, Any] = {} if lo is None else {"lo": lo, "hi": hi}
     from_gw = _in("source", [g.source for g in rules.gateways])
-    conn.execute(
-        f"UPDATE records SET spend_provider = NULL, spend_cost = NULL, spend_basis = NULL, via = NULL, "
-        f"hidden_by = NULL WHERE {where} AND (spend_provider IS NOT NULL OR spend_cost IS NOT NULL OR "
-        f"spend_basis IS NOT NULL OR via IS NOT NULL OR hidden_by IS NOT NULL)", params)
     # Only rows that can take part: bill lines, our own estimates, gateway logs.
     conn.execute(f"""
         CREATE OR REPLACE TEMP TABLE _mw AS
@@ -236,14 +232,19 @@ def refresh(conn: Any, lo: Optional[datetime], hi: Optional[datetime], rules: Mo
         WHERE {where} AND (record_type = 'cost' OR cost_basis = 'estimated' OR {from_gw})
     """, params)
     conn.execute(_PLAN)
+    # Rewrite the rows whose figures change (DuckDB deletes and bulk inserts far faster than it updates
+    # scattered rows): those with new figures, and those whose old figures are gone.
     conn.execute(f"""
-        UPDATE records SET spend_provider = m.spend_provider, spend_cost = m.spend_cost,
-               spend_basis = m.spend_basis, via = m.via, hidden_by = m.hidden_by
-        FROM (SELECT rid, spend_provider, {_money('new_units')} AS spend_cost, spend_basis, via, hidden_by
-              FROM _mres) m
-        WHERE records.rowid = m.rid
-    """)
-    for t in ("_mw", "_mres"):
+        CREATE OR REPLACE TEMP TABLE _mnew AS
+        SELECT r.* EXCLUDE ({", ".join(MATERIALISED)}), m.spend_provider, {_money('m.new_units')} AS spend_cost,
+               m.spend_basis, m.via, m.hidden_by, r.rowid AS rid_
+        FROM records r LEFT JOIN _mres m ON r.rowid = m.rid
+        WHERE {where.replace('ts', 'r.ts')} AND (m.rid IS NOT NULL OR r.spend_provider IS NOT NULL OR r.spend_cost IS NOT NULL
+               OR r.spend_basis IS NOT NULL OR r.via IS NOT NULL OR r.hidden_by IS NOT NULL)
+    """, params)
+    conn.execute("DELETE FROM records WHERE rowid IN (SELECT rid_ FROM _mnew)")
+    conn.execute("INSERT INTO records BY NAME SELECT * EXCLUDE (rid_) FROM _mnew")
+    for t in ("_mw", "_mres", "_mnew"):
         conn.execute(f"DROP TABLE IF EXISTS {t}")
 
 
@@ -273,20 +274,19 @@ superseded AS (          -- the provider's own usage rows for requests the gatew
     SELECT u.rid, 'superseded:' || k.gw_ AS hidden_by FROM _mw u JOIN gkeys k USING (provider, day_, mk_)
     WHERE u.record_type = 'usage' AND u.gw_ IS NULL AND NOT u.from_gw_ AND u.gm_
 ),
-rbill AS (SELECT * FROM bill b WHERE covers_usage AND rid NOT IN (SELECT rid FROM gbill)),
+rbill AS (SELECT * FROM bill b WHERE covers_usage AND NOT EXISTS (SELECT 1 FROM gbill g WHERE g.rid = b.rid)),
 rusage AS (
     SELECT * FROM _mw u WHERE record_type = 'usage' AND cost_basis = 'estimated' AND gw_ IS NULL
-      AND NOT from_gw_ AND rid NOT IN (SELECT rid FROM superseded)
+      AND NOT from_gw_ AND NOT EXISTS (SELECT 1 FROM superseded s WHERE s.rid = u.rid)
 ),
 groups AS (              -- (provider, project, day) with both a bill and our own usage rows
     SELECT provider, pk_, day_ FROM (SELECT DISTINCT provider, pk_, day_ FROM rbill)
     JOIN (SELECT DISTINCT provider, pk_, day_ FROM rusage) USING (provider, pk_, day_)
 ),
 umodels AS (             -- unpriced models whose own bill lines are present
-    SELECT DISTINCT u.provider, u.pk_, u.day_, u.mk_ FROM rusage u JOIN groups USING (provider, pk_, day_)
-    WHERE u.units_ IS NULL AND u.mk_ <> ''
-      AND EXISTS (SELECT 1 FROM rbill b WHERE b.provider = u.provider AND b.pk_ = u.pk_ AND b.day_ = u.day_
-                  AND b.mk_ = u.mk_)
+    SELECT provider, pk_, day_, mk_ FROM (
+        SELECT DISTINCT provider, pk_, day_, mk_ FROM rusage WHERE units_ IS NULL AND mk_ <> '')
+    JOIN (SELECT DISTINCT provider, pk_, day_, mk_ FROM rbill) USING (provider, pk_, day_, mk_)
 ),
 mmoney AS (
     SELECT b.provider, b.pk_, b.day_, b.mk_, sum(coalesce(b.units_, 0)) AS money
@@ -296,13 +296,15 @@ rest_rows AS (
     SELECT u.*, CASE WHEN u.units_ IS NULL THEN 'u' ELSE 'p' END AS part_
     FROM rusage u JOIN groups USING (provider, pk_, day_) ANTI JOIN umodels USING (provider, pk_, day_, mk_)
 ),
+rest_bill AS (
+    SELECT provider, pk_, day_, coalesce(sum(coalesce(units_, 0)), 0) AS r
+    FROM rbill ANTI JOIN umodels USING (provider, pk_, day_, mk_) GROUP BY ALL
+),
 rest AS (
-    SELECT g.provider, g.pk_, g.day_,
-           (SELECT coalesce(sum(coalesce(b.units_, 0)), 0) FROM rbill b ANTI JOIN umodels USING (provider, pk_, day_, mk_)
-             WHERE b.provider = g.provider AND b.pk_ = g.pk_ AND b.day_ = g.day_) AS r,
+    SELECT provider, pk_, day_, coalesce(any_value(b.r), 0) AS r,
            count(*) FILTER (WHERE part_ = 'u') AS n_u, count(*) FILTER (WHERE part_ = 'p') AS n_p,
            coalesce(sum(tok_) FILTER (WHERE part_ = 'u'), 0) AS t_u, coalesce(sum(tok_), 0) AS t_all
-    FROM groups g JOIN rest_rows r USING (provider, pk_, day_) GROUP BY ALL
+    FROM rest_rows r LEFT JOIN rest_bill b USING (provider, pk_, day_) GROUP BY ALL
 ),
 rest_money AS (
     SELECT *, CASE WHEN n_p = 0 THEN r WHEN n_u = 0 OR t_all = 0 THEN 0 ELSE (r * t_u) // t_all END AS m_u
@@ -323,22 +325,33 @@ pool_rows AS (
            r.project_id, r.model, r.service_tier, r.line_item, r.tags
     FROM rest_rows r JOIN rest_money m USING (provider, pk_, day_)
 ),
+pool_keys AS (           -- one integer per pool; plain GROUP BYs and joins (window functions were slow)
+    SELECT pt_, pp_, pk2_, pd_, pm_, row_number() OVER () AS pool_,
+           CASE WHEN nnull = 0 AND su > 0 THEN 'c' WHEN st > 0 THEN 't' ELSE '1' END AS basis_
+    FROM (SELECT pt_, pp_, pk2_, pd_, pm_, count(*) FILTER (WHERE units_ IS NULL) AS nnull, sum(units_) AS su,
+                 sum(tok_) AS st FROM pool_rows GROUP BY ALL)
+),
 weighed AS (
-    SELECT *, CASE WHEN nnull = 0 AND su > 0 THEN units_ WHEN st > 0 THEN CAST(tok_ AS HUGEINT) ELSE 1 END AS w_
-    FROM (SELECT *, count(*) FILTER (WHERE units_ IS NULL) OVER p AS nnull, sum(units_) OVER p AS su,
-                 sum(tok_) OVER p AS st
-          FROM pool_rows WINDOW p AS (PARTITION BY pt_, pp_, pk2_, pd_, pm_))
+    SELECT r.*, k.pool_, CASE k.basis_ WHEN 'c' THEN r.units_ WHEN 't' THEN CAST(r.tok_ AS HUGEINT) ELSE 1 END AS w_
+    FROM pool_rows r JOIN pool_keys k USING (pt_, pp_, pk2_, pd_, pm_)
+),
+pool_w AS (
+    SELECT pool_, sum(w_) AS total_w,
+           -- the row that takes the rounding remainder: the largest, ties broken by content, not storage
+           arg_min(rid, {'w': -w_, 'ts': ts, 'source': source, 'key': api_key_id, 'user': user_id,
+                         'project': project_id, 'model': model, 'tier': service_tier, 'item': line_item,
+                         'tags': tags, 'tok': tok_}) AS leader_
+    FROM weighed GROUP BY pool_
 ),
 shared AS (
-    SELECT *, (money * w_) // sum(w_) OVER p AS share_,
-           row_number() OVER (p ORDER BY w_ DESC, ts, source, api_key_id, user_id, project_id, model,
-                              service_tier, line_item, tags, tok_) AS rk_
-    FROM weighed WINDOW p AS (PARTITION BY pt_, pp_, pk2_, pd_, pm_)
+    SELECT w.rid, w.pt_, w.pp_, w.via_, w.pool_, w.money, (w.money * w.w_) // p.total_w AS share_, p.leader_
+    FROM weighed w JOIN pool_w p USING (pool_)
 ),
+pool_sum AS (SELECT pool_, sum(share_) AS shared_ FROM shared GROUP BY pool_),
 split AS (
-    SELECT rid, pt_, pp_, via_, share_ + CASE WHEN rk_ = 1 THEN money - sum(share_) OVER (PARTITION BY pt_, pp_, pk2_, pd_, pm_)
-                                        ELSE 0 END AS new_units
-    FROM shared
+    SELECT s.rid, s.pt_, s.pp_, s.via_,
+           s.share_ + CASE WHEN s.rid = s.leader_ THEN s.money - p.shared_ ELSE 0 END AS new_units
+    FROM shared s JOIN pool_sum p USING (pool_)
 ),
 hidden AS (
     SELECT rid, hidden_by FROM dup
@@ -355,7 +368,7 @@ UNION ALL
 SELECT rid, NULL, new_units, 'reconciled', NULL, NULL FROM split WHERE pt_ <> 'g'
 UNION ALL
 SELECT g.rid, g.up_, NULL, 'estimated', g.gw_, NULL FROM gw g
-WHERE NOT EXISTS (SELECT 1 FROM gmoney m WHERE m.provider = g.up_ AND m.day_ = g.day_ AND m.mk_ = g.mk_)
+    ANTI JOIN gmoney m ON m.provider = g.up_ AND m.day_ = g.day_ AND m.mk_ = g.mk_
 UNION ALL
 SELECT rid, NULL, NULL, NULL, NULL, hidden_by FROM hidden
 """
