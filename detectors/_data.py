@@ -22,7 +22,7 @@ from spendwatch.timeutil import UTC, day_start
 
 # Text dimensions a detector can group or match on (the spend view's, as in config.MATCH_COLUMNS).
 DIMS = ("provider", "source", "account_id", "project_id", "workspace_id", "api_key_id", "user_id", "model",
-        "service_tier", "line_item", "granularity", "cost_basis", "team")
+        "service_tier", "line_item", "granularity", "cost_basis", "team", "via")
 _DAILY_DIMS = tuple(d for d in DIMS if d != "granularity")
 
 
@@ -66,9 +66,9 @@ def snapshot(store: Any, until: datetime, since: Optional[datetime] = None,
     if rules is not None:
         # The spend view's own SQL over whole UTC days only: reconciliation works per (provider, project,
         # UTC day), so cutting at midnight changes nothing, and the view's full scan is avoided.
-        from spendwatch.views import spend_sql
+        from spendwatch.views import materialised_spend_sql
 
-        source = "(" + spend_sql(rules).replace(
+        source = "(" + materialised_spend_sql(rules).replace(
             "FROM records", f"FROM (SELECT * FROM records WHERE ts >= {ts_lit(lo)} AND ts < {ts_lit(until)})", 1) + ")"
     conn.execute(
         f"""CREATE OR REPLACE TEMP TABLE _sw_spend AS
@@ -90,17 +90,19 @@ def snapshot(store: Any, until: datetime, since: Optional[datetime] = None,
                 SELECT {dd}, min(CAST(timezone('UTC', ts) AS DATE)) AS first_day
                 FROM spend WHERE {vis} AND granularity <> 'month' AND cost_usd > 0 GROUP BY ALL""")
     else:
-        # First-seen days over all history straight from records (a min per cell; the team is a function
+        # First-seen days over all history straight from records' spend rows (a min per cell; the team is a function
         # of the cell's columns, so allocation applies after grouping): no reconciliation pass needed.
         # Only the columns some level uses (and the allocation rules read) are kept.
-        from spendwatch.views import team_sql
+        from spendwatch.attribution import spend_rows_sql
+        from spendwatch.views import DIMENSIONS, TOKENS, team_sql
 
+        spend_rows = spend_rows_sql(DIMENSIONS, TOKENS)  # spend's rows before allocation (money rules applied)
         wanted = set(first_dims or _DAILY_DIMS) | {c for r in rules for c in r.match}
         raw = ", ".join(d for d in _DAILY_DIMS if d != "team" and d in wanted)
         conn.execute(
             f"""CREATE OR REPLACE TEMP TABLE _sw_first AS
                 SELECT {raw}, {team_sql(rules)} AS team, min(first_day) AS first_day
-                FROM (SELECT {raw}, min(CAST(timezone('UTC', ts) AS DATE)) AS first_day FROM records
+                FROM (SELECT {raw}, min(CAST(timezone('UTC', ts) AS DATE)) AS first_day FROM ({spend_rows}) r
                       WHERE {vis} AND granularity <> 'month' AND cost_usd > 0 GROUP BY ALL) b
                 GROUP BY ALL""")
     store._sw_until = until
