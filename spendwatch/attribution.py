@@ -413,6 +413,8 @@ def status_sections(conn: Any, config: Any) -> list[tuple[str, list[str], list[t
 def describe_gateways(config: Any) -> list[str]:
     """`check-config`'s plan lines for [[gateways]]."""
     gws = list(getattr(config, "gateways", []) or [])
+    if not gws:
+        return []
     lines = [f"gateways ({len(gws)}):"]
     for g in gws:
         match = ", ".join(f"{k}={v}" for k, v in sorted(g.upstream_match.items())) or "all of their bills"

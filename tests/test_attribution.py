@@ -85,7 +85,7 @@ def bill_lines(logs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for d in range(BILLED_DAYS):
         start = int((NOV1 + timedelta(days=d)).timestamp())
 
-        def line(item: str, amount: Decimal, project: str) -> None:
+        def line(item: str, amount: Decimal, project: str, start: int = start) -> None:
             out.append({"start_time": start, "end_time": start + 86400, "amount_value": str(amount),
                         "amount_currency": "usd", "line_item": item, "project_id": project,
                         "organization_id": "org-1"})
