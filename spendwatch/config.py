@@ -28,6 +28,7 @@ from .config_schema import (
     find_config_path,
     minimal_config,
 )
+from .attribution import parse_gateways
 from .contracts import options_of
 from .errors import ConfigError
 from .tomlcheck import BAD, Problems, closest, convert, parse_options
@@ -40,7 +41,7 @@ __all__ = ["AllocationRule", "BudgetConfig", "Config", "DaemonConfig", "Detector
            "SinkConfig", "SourceConfig", "StoreConfig", "find_config_path", "load_config", "minimal_config",
            "parse_config"]
 
-SECTIONS = ("store", "sources", "budgets", "allocation", "sinks", "daemon", "detectors", "prices")
+SECTIONS = ("store", "sources", "budgets", "allocation", "sinks", "daemon", "detectors", "prices", "gateways")
 
 
 def _check_match(match: Any, path: tuple[Any, ...], probs: Problems) -> None:
@@ -139,6 +140,7 @@ def parse_config(text: str, path: str, plugins: Plugins) -> Config:
         allocation.append(a)
     prices = [parse_options(PriceOverride, t, ("prices", i), probs)
               for i, t in enumerate(_table_list(raw, "prices", probs))]
+    gateways = parse_gateways(_table_list(raw, "gateways", probs), probs, parse_options, _check_match)
     sinks = []
     for i, t in enumerate(_table_list(raw, "sinks", probs)):
         sinks.append(_parse_plugin_entry(t, ("sinks", i), SINKS, "sink", probs, _parse_sink))
@@ -167,7 +169,8 @@ def parse_config(text: str, path: str, plugins: Plugins) -> Config:
     if probs.items:
         raise ConfigError(probs.items)
     return Config(path=path, store=store, sources=sources, budgets=budgets, allocation=allocation,
-                  sinks=sinks, daemon=daemon, detectors=detectors, prices=prices, plugins_=plugins)
+                  sinks=sinks, daemon=daemon, detectors=detectors, prices=prices, gateways=gateways,
+                  plugins_=plugins)
 
 
 def _parse_plugin_entry(t: dict[str, Any], path: tuple[Any, ...], registry: Any, kind: str, probs: Problems,

@@ -118,6 +118,7 @@ class Config:
     daemon: DaemonConfig
     detectors: dict[str, DetectorConfig]
     prices: list[PriceOverride] = field(default_factory=list)
+    gateways: list[Any] = field(default_factory=list)  # spendwatch.attribution.GatewayConfig
     # The registries the config was validated against (set by parse_config); None only in a minimal config
     # (`--store` without a config file), which has no plugin entries to look up.
     plugins_: Optional[Plugins] = field(default=None, compare=False, repr=False)
