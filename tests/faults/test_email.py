@@ -19,7 +19,7 @@ from spendwatch.alerts import deliver
 from tests.sinks.helpers import EMAIL_PLAIN, T0, write_config
 
 from .conftest import SMTP_FAULTS
-from .test_http_sinks import FINDINGS, KEYS, alerts_view, deliveries
+from .test_http_sinks import FINDINGS, KEYS, deliveries, snapshot
 
 RECIPIENTS = ["cto@example.com", "finops@example.com"]
 
@@ -44,16 +44,14 @@ def test_smtp_fault_is_not_delivered_then_delivered_once(tmp_path: Path, smtp: A
     assert smtp.faults == [], "the sink never met the fault"
     assert smtp.mails == []
     assert line.startswith(f"sink mail: SMTP 127.0.0.1:{smtp.port} {why}"), line
-    assert deliveries(cfg) == [(k, False, kind, 1) for k in KEYS]
-    assert alerts_view(cfg) == [(k, [], 1) for k in KEYS]
+    assert snapshot(cfg) == ([(k, False, kind, 1) for k in KEYS], [(k, [], 1) for k in KEYS])
 
     assert deliver(cfg, FINDINGS, T0) == []
     assert deliver(cfg, FINDINGS, T0) == []
     (mail,) = smtp.mails
     assert sorted(mail.rcpt_tos) == RECIPIENTS  # each recipient exactly once
     assert "(+1 more)" in mail.message()["Subject"]
-    assert deliveries(cfg) == [(k, True, None, 2) for k in KEYS]
-    assert alerts_view(cfg) == [(k, ["mail"], 0) for k in KEYS]
+    assert snapshot(cfg) == ([(k, True, None, 2) for k in KEYS], [(k, ["mail"], 0) for k in KEYS])
 
 
 @pytest.mark.parametrize("when", ["at-connect", "after-greeting"])

@@ -10,6 +10,7 @@ exactly once, counted by what the server itself accepted; a redirect is never fo
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -43,15 +44,22 @@ def accepted(sink: str, slack: FaultySlack, hook: Any) -> list[str]:
 
 
 def deliveries(cfg: Any) -> list[tuple[Any, ...]]:
-    with Store.open(cfg.store.path, read_only=True) as s:
-        return s.conn.execute("SELECT alert_id, delivered_at IS NOT NULL, error_kind, attempts "
-                              "FROM alert_deliveries ORDER BY alert_id").fetchall()
+    """Per delivery row: alert, delivered?, error kind, attempts."""
+    return snapshot(cfg)[0]
 
 
 def alerts_view(cfg: Any) -> list[tuple[Any, ...]]:
+    """The public `alerts` view: alert, the sinks it was delivered to, deliveries still pending."""
+    return snapshot(cfg)[1]
+
+
+def snapshot(cfg: Any) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     with Store.open(cfg.store.path, read_only=True) as s:
-        return s.conn.execute("SELECT alert_id, coalesce(delivered_to, []), pending_deliveries FROM alerts "
+        rows = s.conn.execute("SELECT alert_id, delivered_at IS NOT NULL, error_kind, attempts "
+                              "FROM alert_deliveries ORDER BY alert_id").fetchall()
+        view = s.conn.execute("SELECT alert_id, coalesce(delivered_to, []), pending_deliveries FROM alerts "
                               "ORDER BY alert_id").fetchall()
+    return rows, view
 
 
 def fault_then_recover(tmp_path: Path, sink: str, fault: Any, kind: str, slack: FaultySlack,
@@ -63,16 +71,14 @@ def fault_then_recover(tmp_path: Path, sink: str, fault: Any, kind: str, slack: 
     (line,) = deliver(cfg, FINDINGS, T0)
     assert server.faults == [], "the sink never met the fault"
     assert accepted(sink, slack, hook) == []
-    assert deliveries(cfg) == [(k, False, kind, 1) for k in KEYS]
-    assert alerts_view(cfg) == [(k, [], 1) for k in KEYS]
+    assert snapshot(cfg) == ([(k, False, kind, 1) for k in KEYS], [(k, [], 1) for k in KEYS])
     assert line.startswith(f"sink {sink}: ")
 
     assert deliver(cfg, FINDINGS, T0) == []   # the server has recovered
     assert deliver(cfg, FINDINGS, T0) == []   # and nothing is sent twice
     (message,) = accepted(sink, slack, hook)
     assert "budget 'prod'" in message and "gpt-4o" in message
-    assert deliveries(cfg) == [(k, True, None, 2) for k in KEYS]
-    assert alerts_view(cfg) == [(k, [sink], 0) for k in KEYS]
+    assert snapshot(cfg) == ([(k, True, None, 2) for k in KEYS], [(k, [sink], 0) for k in KEYS])
     assert server.landing == [], "a redirect was followed"
     return line
 
@@ -124,7 +130,8 @@ CODES = [
 
 
 @pytest.mark.usefixtures("secrets_env")
-@pytest.mark.parametrize(("sink", "fault", "kind", "why"), CODES, ids=[f"{c[0]}-{c[1][0]}-{c[3]}" for c in CODES])
+@pytest.mark.parametrize(("sink", "fault", "kind", "why"), CODES, ids=[f"{c[0]}-{c[1][0]}-{re.sub('[^a-z0-9]+', '_', c[3].lower()).strip('_')}"
+                                                               for c in CODES])
 def test_answer_codes(tmp_path: Path, slack: FaultySlack, hook: FaultyWebhook, sink: str, fault: Any, kind: str,
                       why: str) -> None:
     line = fault_then_recover(tmp_path, sink, fault, kind, slack, hook)
