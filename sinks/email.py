@@ -186,7 +186,7 @@ class _AllRecipients:
 
     def mail(self, sender: str, options: Sequence[str] = ()) -> tuple[int, bytes]:
         self._refused = {}  # a new transaction
-        return super().mail(sender, options)  # type: ignore[misc, no-any-return]
+        return super().mail(sender, options)  # type: ignore[misc]
 
     def rcpt(self, recip: str, options: Sequence[str] = ()) -> tuple[int, bytes]:
         code, resp = super().rcpt(recip, options)  # type: ignore[misc]
@@ -203,7 +203,7 @@ class _AllRecipients:
             except (smtplib.SMTPException, OSError):
                 pass
             raise smtplib.SMTPRecipientsRefused(dict(self._refused))
-        return super().data(msg)  # type: ignore[misc, no-any-return]
+        return super().data(msg)  # type: ignore[misc]
 
 
 @functools.cache

@@ -31,13 +31,22 @@ import socket
 import struct
 import threading
 import time
-from typing import Any, Iterator, Optional
+from collections.abc import Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 
-from tests.sinks.conftest import (Mail, SlackServer, SMTPServer, WebhookServer, _free_port, _Handler, _serve,
-                                  _SMTPHandler)
+from tests.sinks.conftest import (
+    Mail,
+    SlackServer,
+    SMTPServer,
+    WebhookServer,
+    _free_port,
+    _Handler,
+    _serve,
+    _SMTPHandler,
+)
 
 HTML_PAGE = (b"<!DOCTYPE html><html><head><title>Sign in</title></head>"
              b"<body><form action=\"/login\">Please sign in to continue</form></body></html>")
@@ -103,7 +112,7 @@ class _Faults:
     lock: threading.Lock
 
     def setup_faults(self) -> None:
-        self.RequestHandlerClass = _FaultHandler  # type: ignore[attr-defined]
+        self.RequestHandlerClass = _FaultHandler
         self.faults: list[Any] = []
         self.landing: list[tuple[str, str, bytes]] = []
         self.delay = 1.6  # the sinks' timeout is 1s in these tests
@@ -116,7 +125,7 @@ class _Faults:
 
 
 class FaultySlack(_Faults, SlackServer):
-    routes = ("/chat.postMessage",)
+    routes: tuple[str, ...] = ("/chat.postMessage",)
 
     def __init__(self) -> None:
         super().__init__()
@@ -162,7 +171,7 @@ class _FaultSMTPHandler(_SMTPHandler):
         return "250 OK"
 
     async def handle_RCPT(self, smtp: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
-        fault: Optional[str] = getattr(session, "fault", None)
+        fault: str | None = getattr(session, "fault", None)
         if fault == "rcpt-reject-all" or (fault == "rcpt-perm-one" and address.startswith("cto@")):
             return "550 5.1.1 No such user here"
         if fault == "rcpt-temp-one" and address.startswith("cto@"):

@@ -90,7 +90,7 @@ def test_smtp_connection_reset(tmp_path: Path, smtp: Any, when: str) -> None:
     assert deliveries(cfg) == [(k, False, "retryable", 1) for k in KEYS]
     # The relay comes back (on the real server's port): exactly one message.
     Path(path).write_text(Path(path).read_text().replace(f"port = {port}", f"port = {smtp.port}"))
-    from spendwatch.config import load_config
+    from spendwatch.app import load_config
 
     cfg = load_config(path)
     assert deliver(cfg, FINDINGS, T0) == []

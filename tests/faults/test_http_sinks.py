@@ -129,9 +129,12 @@ CODES = [
 ]
 
 
+def _code_id(case: tuple[Any, ...]) -> str:
+    return f"{case[0]}-{case[1][0]}-{re.sub('[^a-z0-9]+', '_', case[3].lower()).strip('_')}"
+
+
 @pytest.mark.usefixtures("secrets_env")
-@pytest.mark.parametrize(("sink", "fault", "kind", "why"), CODES, ids=[f"{c[0]}-{c[1][0]}-{re.sub('[^a-z0-9]+', '_', c[3].lower()).strip('_')}"
-                                                               for c in CODES])
+@pytest.mark.parametrize(("sink", "fault", "kind", "why"), CODES, ids=[_code_id(c) for c in CODES])
 def test_answer_codes(tmp_path: Path, slack: FaultySlack, hook: FaultyWebhook, sink: str, fault: Any, kind: str,
                       why: str) -> None:
     line = fault_then_recover(tmp_path, sink, fault, kind, slack, hook)

@@ -37,10 +37,8 @@ def test_every_sink_faulty_in_one_detect_run_then_recovered(tmp_path: Path, slac
     path, cfg = write_config(tmp_path, sinks)
     env = {"SW_TEST_FINDINGS": str(findings_file(tmp_path, FINDINGS))}
     hook_route, bot_route = f"/{slack.hook_url.rsplit('/', 1)[1]}", "/chat.postMessage"
-    slack.faults = []
-    slack.fail_on = {}
     # One fault per sink, in the same run: a redirect to an "ok" page, an HTML 200, a reset, a dropped SMTP session.
-    slack.routes = (hook_route,)
+    slack.routes = (hook_route,)  # the scripted fault is the incoming webhook's; the bot's comes from fail_on
     slack.faults = ["redirect-ok"]
     slack.fail_on = {bot_route: [(200, b"<html>portal</html>", {"Content-Type": "text/html"})]}
     hook.faults = ["reset"]
