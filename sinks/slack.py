@@ -50,7 +50,8 @@ MAX_SECTION_TEXT = 2900  # Slack's limit is 3000 characters per section text
 RETRYABLE_API_ERRORS = {"ratelimited", "rate_limited", "internal_error", "fatal_error", "service_unavailable",
                         "request_timeout", "rollup_error"}
 RATE_LIMIT_WAITS = 2     # 429s waited out inside one attempt (as slack-sdk's RateLimitErrorRetryHandler did)
-MAX_RETRY_AFTER = 30.0   # seconds; a longer Retry-After ends the attempt (retryable) instead of holding the run
+MAX_RETRY_AFTER = 10.0   # seconds; a longer Retry-After ends the attempt (retryable) instead of holding the run:
+#                          two such waits per attempt stay inside the 60 s cushion of the claim's lease (alerts.lease)
 SEVERITY_ICON = {"critical": ":red_circle:", "warning": ":large_orange_circle:", "info": ":large_blue_circle:"}
 _sdk_log = logging.getLogger("spendwatch.sinks.slack_sdk")
 # slack-sdk logs the request URL (a webhook's credential) at DEBUG and a server's raw answer at ERROR; we
