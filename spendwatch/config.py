@@ -37,7 +37,7 @@ MATCH_COLUMNS = (
     "provider", "source", "account_id", "project_id", "workspace_id", "api_key_id", "user_id", "model",
     "service_tier", "line_item", "granularity", "cost_basis", "team",
 )
-SECTIONS = ("store", "sources", "budgets", "allocation", "sinks", "daemon", "detectors", "prices")
+SECTIONS = ("store", "sources", "budgets", "allocation", "sinks", "daemon", "detectors", "prices", "web")
 DEFAULT_CONFIG_PATHS = ("./spendwatch.toml", "/etc/spendwatch/config.toml")
 
 
@@ -179,6 +179,15 @@ class DaemonConfig:
 
 
 @dataclass(frozen=True)
+class WebConfig:
+    """[web]: the read-only dashboard (spendwatch/web). `listen` makes the daemon serve it too; a
+    non-loopback address requires `token_env` (or `token_file`)."""
+
+    listen: Optional[str] = None
+    token: Optional[Secret] = None
+
+
+@dataclass(frozen=True)
 class DetectorConfig:
     name: str
     enabled: bool
@@ -196,6 +205,7 @@ class Config:
     daemon: DaemonConfig
     detectors: dict[str, DetectorConfig]
     prices: list[PriceOverride] = field(default_factory=list)
+    web: WebConfig = field(default_factory=WebConfig)
 
     def source(self, name: str) -> SourceConfig:
         for s in self.sources:
@@ -206,7 +216,7 @@ class Config:
     def secrets(self) -> list[Secret]:
         """Every secret the config refers to, for check-config and for redaction."""
         found: list[Secret] = []
-        for obj in [s.options for s in self.sources] + [s.options for s in self.sinks]:
+        for obj in [s.options for s in self.sources] + [s.options for s in self.sinks] + [self.web]:
             if dataclasses.is_dataclass(obj):
                 for f in dataclasses.fields(obj):
                     v = getattr(obj, f.name)
@@ -576,12 +586,15 @@ def parse_config(text: str, path: str = "spendwatch.toml") -> Config:
         opts = parse_options(opts_cls, table, ("detectors", name), probs, skip=frozenset({"enabled"}))
         detectors[name] = DetectorConfig(name=name, enabled=bool(enabled), options=opts)
 
+    web = parse_options(WebConfig, raw.get("web", {}), ("web",), probs)
+    if web is not _BAD and web.listen is not None and not re.fullmatch(r"\S+:\d{1,5}", web.listen):
+        probs.add(("web", "listen"), f'not HOST:PORT ("{web.listen}"); e.g. "127.0.0.1:8787"')
     for kind, items in (("sources", sources), ("budgets", budgets), ("sinks", sinks)):
         _duplicates([x for x in items if x is not _BAD], kind, probs)
     if probs.items:
         raise ConfigError(probs.items)
     return Config(path=path, store=store, sources=sources, budgets=budgets, allocation=allocation,
-                  sinks=sinks, daemon=daemon, detectors=detectors, prices=prices)
+                  sinks=sinks, daemon=daemon, detectors=detectors, prices=prices, web=web)
 
 
 @dataclass(frozen=True)
