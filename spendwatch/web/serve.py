@@ -118,7 +118,14 @@ def run_web(config: Any, listen: Optional[str], echo: Callable[[str], None]) -> 
     policy = ListenPolicy.decide(chosen, config, key)
     server = WebServer(policy, lambda: config)
     echo(f"spendwatch web: serving {server.url}")
+    import signal
+
+    # uvicorn stops on SIGTERM/SIGINT, then re-raises the signal to the handler it found: make that one a
+    # no-op, so a stop is a clean exit 0 (as for `spendwatch run`), not death by signal.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: None)
     server.serve()
+    echo("spendwatch web: stopped")
     return 0
 
 
