@@ -54,17 +54,31 @@ class Tracer:
         self.statements: list[tuple[str, list[Any]]] = []
 
 
+class _TracingConnection:
+    """The DuckDB connection, with every `execute` recorded (shared code such as the digest's budget
+    figures runs its statements through it too, so the benchmark replays all of them)."""
+
+    def __init__(self, conn: Any, tracer: Tracer) -> None:
+        self._conn = conn
+        self._tracer = tracer
+
+    def execute(self, sql: str, params: Optional[list[Any]] = None) -> Any:
+        self._tracer.statements.append((sql, list(params or [])))
+        return self._conn.execute(sql, params or [])
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+
 class Reader:
     """A read-only connection that runs this module's statements (and can trace them)."""
 
     def __init__(self, store: Any, tracer: Optional[Tracer] = None) -> None:
         self.store = store
-        self.conn = store.conn
+        self.conn = _TracingConnection(store.conn, tracer) if tracer is not None else store.conn
         self.tracer = tracer
 
     def rows(self, sql: str, params: Optional[list[Any]] = None) -> list[tuple[Any, ...]]:
-        if self.tracer is not None:
-            self.tracer.statements.append((sql, list(params or [])))
         result: list[tuple[Any, ...]] = self.conn.execute(sql, params or []).fetchall()
         return result
 
@@ -96,10 +110,29 @@ class Overview:
 
 
 def overview(r: Reader, config: Any, now: datetime) -> Overview:
+    """Month to date, budgets with forecasts, 90 daily bars by provider, top movers.
+
+    Why the page narrows `spend` first: every figure here looks at most 91 days back, and each query on
+    the `spend` view re-does its reconciliation over the whole store. So the rows of the last 91 days
+    (only the columns these queries and the budgets' `match` use) are copied once into a TEMP table of
+    this request's connection, and a TEMP view `spend` over it shadows the real one for the rest of the
+    request (the connection is closed with the page). Same rows, same exact sums, one scan instead of
+    six; nothing is written to the store (temporary objects live in the connection's memory).
+    """
     from zoneinfo import ZoneInfo
 
     from ..alerts import open_alerts
+    from ..config import MATCH_COLUMNS
     from ..digest import budget_line
+
+    today = now.astimezone(UTC).date()
+    days = [today - timedelta(days=CHART_DAYS - 1 - i) for i in range(CHART_DAYS)]
+    # a day more than the chart: covers the UTC month, budget periods in any [daemon] timezone, the movers
+    since = _instant(days[0] - timedelta(days=1))
+    used = {"ts", "provider", "model", "cost_usd"} | {c for b in config.budgets for c in b.match if c in MATCH_COLUMNS}
+    r.conn.execute(f"CREATE TEMP TABLE overview_spend AS SELECT {', '.join(sorted(used))} FROM spend WHERE ts >= ?",
+                   [since])
+    r.conn.execute("CREATE OR REPLACE TEMP VIEW spend AS SELECT * FROM overview_spend")
 
     by_provider = r.rows(
         "SELECT provider, sum(cost_usd) AS cost_usd FROM spend WHERE ts >= date_trunc('month', now()) "
@@ -111,8 +144,6 @@ def overview(r: Reader, config: Any, now: datetime) -> Overview:
     alerts = open_alerts(r.conn, config) if config.budgets else []
     budgets = [budget_line(r.conn, b, now, tz, alerts) for b in config.budgets]
 
-    today = now.astimezone(UTC).date()
-    days = [today - timedelta(days=CHART_DAYS - 1 - i) for i in range(CHART_DAYS)]
     series: dict[str, list[Decimal]] = {}
     for d, p, v in r.rows(
             "SELECT CAST(timezone('UTC', ts) AS DATE) AS day, provider, sum(cost_usd) AS cost_usd FROM spend "
@@ -273,8 +304,6 @@ def alerts(r: Reader, now: datetime) -> Alerts:
         cur = r.conn.execute("SELECT * FROM actions LIMIT 500")
         cols = [d[0] for d in cur.description]
         acts = cur.fetchall()
-        if r.tracer is not None:
-            r.tracer.statements.append(("SELECT * FROM actions LIMIT 500", []))
         if "alert_id" in cols:
             i = cols.index("alert_id")
             by_alert: dict[str, list[dict[str, Any]]] = {}
