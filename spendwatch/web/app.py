@@ -13,11 +13,12 @@ that one request (see data.py), then render a Jinja2 template with autoescaping 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Optional
+from typing import Any
 from urllib.parse import parse_qs, urlencode
 
 from .auth import COOKIE, TokenCheck
@@ -38,9 +39,9 @@ class Settings:
     """What the app needs from its host (the `web` command or the daemon)."""
 
     config: Callable[[], Any]                    # the current Config (the daemon's changes on SIGHUP)
-    token: Optional[str] = None                  # None: no token; only loopback Host headers are served
+    token: str | None = None                  # None: no token; only loopback Host headers are served
     now: Callable[[], datetime] = field(default=lambda: _utcnow())
-    tracer: Optional[Tracer] = None              # bench/web.py: record the statements a page runs
+    tracer: Tracer | None = None              # bench/web.py: record the statements a page runs
 
 
 def _utcnow() -> datetime:
@@ -145,7 +146,7 @@ class Guard:
         from starlette.requests import Request
         from starlette.responses import PlainTextResponse
 
-        async def send_secured(message: dict[str, Any]) -> None:
+        async def send_secured(message: MutableMapping[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 names = {k.lower() for k, _ in headers}
@@ -182,7 +183,7 @@ class Guard:
         await self.app(scope, receive, send_secured)
 
 
-def _safe_next(value: Optional[str]) -> str:
+def _safe_next(value: str | None) -> str:
     """Only a path on this server (no scheme, no //host): an open redirect is refused."""
     if not value or not value.startswith("/") or value.startswith("//") or value.startswith("/\\"):
         return "/"
@@ -200,8 +201,8 @@ def create_app(settings: Settings) -> Any:
     from starlette.routing import Mount, Route
     from starlette.staticfiles import StaticFiles
 
-    from . import data
     from ..errors import StoreError, StoreLocked
+    from . import data
 
     env = _environment()
     check = TokenCheck(settings.token)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import Optional
 
 COOKIE = "spendwatch_session"
 _LABEL = b"spendwatch-web-session-v1"
@@ -25,7 +24,7 @@ def session_value(token: str) -> str:
 class TokenCheck:
     """Decides whether a request carries the token (header) or a session made from it (cookie)."""
 
-    def __init__(self, token: Optional[str]) -> None:
+    def __init__(self, token: str | None) -> None:
         self.token = token
         self._session = session_value(token) if token else None
 
@@ -36,7 +35,7 @@ class TokenCheck:
     def token_ok(self, presented: str) -> bool:
         return self.token is not None and hmac.compare_digest(presented.encode(), self.token.encode())
 
-    def allows(self, authorization: Optional[str], cookie: Optional[str]) -> bool:
+    def allows(self, authorization: str | None, cookie: str | None) -> bool:
         if self.token is None:
             return True
         if authorization:

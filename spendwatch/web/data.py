@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any, Iterator, Optional
+from typing import Any
 
 from ..timeutil import UTC
 
@@ -62,7 +63,7 @@ class _TracingConnection:
         self._conn = conn
         self._tracer = tracer
 
-    def execute(self, sql: str, params: Optional[list[Any]] = None) -> Any:
+    def execute(self, sql: str, params: list[Any] | None = None) -> Any:
         self._tracer.statements.append((sql, list(params or [])))
         return self._conn.execute(sql, params or [])
 
@@ -73,18 +74,18 @@ class _TracingConnection:
 class Reader:
     """A read-only connection that runs this module's statements (and can trace them)."""
 
-    def __init__(self, store: Any, tracer: Optional[Tracer] = None) -> None:
+    def __init__(self, store: Any, tracer: Tracer | None = None) -> None:
         self.store = store
         self.conn = _TracingConnection(store.conn, tracer) if tracer is not None else store.conn
         self.tracer = tracer
 
-    def rows(self, sql: str, params: Optional[list[Any]] = None) -> list[tuple[Any, ...]]:
+    def rows(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
         result: list[tuple[Any, ...]] = self.conn.execute(sql, params or []).fetchall()
         return result
 
 
 @contextlib.contextmanager
-def reader(config: Any, tracer: Optional[Tracer] = None) -> Iterator[Reader]:
+def reader(config: Any, tracer: Tracer | None = None) -> Iterator[Reader]:
     """Open the store read-only for one request, as `spendwatch sql` does (retry a writer's lock with
     backoff up to [store] lock_timeout), and close it when the page is built."""
     from ..store import Store
@@ -100,8 +101,8 @@ def reader(config: Any, tracer: Optional[Tracer] = None) -> Iterator[Reader]:
 @dataclass
 class Overview:
     month_start: date
-    month_total: Optional[Decimal]
-    month_by_provider: list[tuple[str, Optional[Decimal]]]
+    month_total: Decimal | None
+    month_by_provider: list[tuple[str, Decimal | None]]
     budgets: list[Any]  # digest.BudgetLine
     days: list[date]
     series: dict[str, list[Decimal]]
@@ -184,7 +185,7 @@ class Breakdown:
     truncated: bool
 
 
-def parse_day(value: Optional[str], name: str, default: date) -> date:
+def parse_day(value: str | None, name: str, default: date) -> date:
     if value is None or value == "":
         return default
     try:
@@ -243,19 +244,19 @@ class AlertRow:
     severity: str
     state: str
     scope: dict[str, Any]
-    period_start: Optional[datetime]
-    period_end: Optional[datetime]
-    observed: Optional[Decimal]
-    expected: Optional[Decimal]
-    threshold: Optional[Decimal]
+    period_start: datetime | None
+    period_end: datetime | None
+    observed: Decimal | None
+    expected: Decimal | None
+    threshold: Decimal | None
     message: str
     drivers: list[dict[str, Any]]
-    first_seen: Optional[datetime]
-    last_seen: Optional[datetime]
-    resolved_at: Optional[datetime]
+    first_seen: datetime | None
+    last_seen: datetime | None
+    resolved_at: datetime | None
     delivered_to: list[str]
     pending_deliveries: int
-    last_delivery_error: Optional[str]
+    last_delivery_error: str | None
     actions: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -283,7 +284,7 @@ def _alert(row: tuple[Any, ...]) -> AlertRow:
     return AlertRow(*values)
 
 
-def _json(text: Optional[str], default: Any) -> Any:
+def _json(text: str | None, default: Any) -> Any:
     try:
         return json.loads(text) if text else default
     except ValueError:
@@ -308,7 +309,7 @@ def alerts(r: Reader, now: datetime) -> Alerts:
             i = cols.index("alert_id")
             by_alert: dict[str, list[dict[str, Any]]] = {}
             for a in acts:
-                by_alert.setdefault(a[i], []).append(dict(zip(cols, a)))
+                by_alert.setdefault(a[i], []).append(dict(zip(cols, a, strict=True)))
             for row in open_rows + recent:
                 row.actions = by_alert.get(row.alert_id, [])
     return Alerts(open_rows, recent, has_actions, cols, acts)

@@ -12,8 +12,9 @@ import ipaddress
 import logging
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any
 
 from ..errors import SpendwatchError
 
@@ -45,10 +46,10 @@ def is_loopback(host: str) -> bool:
 class ListenPolicy:
     host: str
     port: int
-    token: Optional[str]
+    token: str | None
 
     @classmethod
-    def decide(cls, listen: str, config: Any, key: str = "--listen") -> "ListenPolicy":
+    def decide(cls, listen: str, config: Any, key: str = "--listen") -> ListenPolicy:
         """Refuse a non-loopback address without a token (one line, naming the config key)."""
         host, port = parse_listen(listen, key)
         secret = getattr(getattr(config, "web", None), "token", None)
@@ -87,7 +88,7 @@ class WebServer:
         self.port: int = self.sock.getsockname()[1]
         self.server = uvicorn.Server(uvicorn.Config(self.app, log_level="warning", access_log=False,
                                                     lifespan="off", server_header=False))
-        self._thread: Optional[threading.Thread] = None
+        self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
@@ -110,7 +111,7 @@ class WebServer:
             self._thread.join(timeout)
 
 
-def run_web(config: Any, listen: Optional[str], echo: Callable[[str], None]) -> int:
+def run_web(config: Any, listen: str | None, echo: Callable[[str], None]) -> int:
     """`spendwatch web`: --listen, else [web] listen, else 127.0.0.1:8787."""
     web = getattr(config, "web", None)
     chosen = listen or getattr(web, "listen", None) or DEFAULT_LISTEN

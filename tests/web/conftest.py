@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any
 
 import pytest
 
@@ -74,7 +75,7 @@ def sql_value(config_path: Path, query: str) -> str:
     return r.out.splitlines()[1]
 
 
-def _browser_problem() -> Optional[str]:
+def _browser_problem() -> str | None:
     if not (Path(CHROMIUM).exists() or shutil.which("chromium")):
         return (f"Debian's chromium is not installed at {CHROMIUM} and could not be installed "
                 "(`make test` runs apt-get install chromium when it can)")

@@ -11,7 +11,6 @@ import sys
 import time
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
