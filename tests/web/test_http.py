@@ -11,6 +11,7 @@ import sys
 import time
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -259,3 +260,32 @@ def test_loopback_start_line_and_clean_stop(demo_dir: Path) -> None:
         assert time.monotonic() - t0 < 60
     finally:
         assert _stop(proc) == 0
+
+
+def test_alerts_page_shows_guardrail_actions_when_the_view_exists(demo_dir: Path, demo_config: Any,
+                                                                  tmp_path: Path, served: Served) -> None:
+    """The guardrails work adds an `actions` view; the Alerts page shows it per alert and as a table."""
+    import shutil
+    from dataclasses import replace
+
+    from spendwatch.store import Store
+
+    store = tmp_path / "copy.duckdb"
+    shutil.copy(demo_dir / "spend.duckdb", store)
+    with Store.open(str(store), allocation=demo_config.allocation) as s:
+        alert_id = s.conn.execute("SELECT alert_id FROM alerts WHERE detector = 'budget' LIMIT 1").fetchone()[0]
+        s.conn.execute(f"""CREATE VIEW actions AS SELECT 1 AS id, 'disable_key' AS action, '{alert_id}' AS alert_id,
+                           'openai' AS provider, 'key_search_a1' AS target, 'dry-run' AS mode, 'planned' AS state,
+                           TIMESTAMPTZ '2026-11-28 10:00:00+00' AS requested_at, NULL AS done_at, NULL AS error""")
+    cfg = replace(demo_config, store=replace(demo_config.store, path=str(store)))
+    s2 = Served(cfg)
+    try:
+        page = s2.get("/alerts").text
+        plain = s2.get("/alerts")
+    finally:
+        s2.stop()
+    assert plain.status_code == 200
+    assert 'id="actions-table"' in page
+    assert "disable_key key_search_a1: planned (dry-run)" in page
+    # and without the view (the demo store), no actions column at all
+    assert "Guardrail actions" not in served.get("/alerts").text
