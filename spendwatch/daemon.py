@@ -506,6 +506,8 @@ class Daemon:
         old = self.config
         if new.daemon.metrics_listen != old.daemon.metrics_listen:
             log.warning("event=reload_partial key=daemon.metrics_listen action=restart_to_apply")
+        if new.web != old.web:
+            log.warning("event=reload_partial key=web action=restart_to_apply")
         if new.store.path != old.store.path:
             log.warning("event=reload_store_changed old=%s new=%s", old.store.path, new.store.path)
         self.notifier.notify(RELOADING=1, MONOTONIC_USEC=int(time.clock_gettime(time.CLOCK_MONOTONIC) * 1e6))
