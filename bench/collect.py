@@ -2,7 +2,9 @@
 
 Runs `spendwatch collect --since … --until …` as a subprocess (so its peak RSS is its own, not the fake
 servers'), then replays the exact requests it made with a bare httpx client as the baseline: the ratio
-says how much our parsing, pricing and per-day atomic writes cost on top of the HTTP itself.
+says how much our parsing, pricing and per-day atomic writes cost on top of the HTTP itself, and the
+fetch-only pass (same collectors, nothing stored) shows what the collectors alone cost; the store's share is
+the time the collect itself logs for opening and writing the store (`store_s=`), over its wall time.
 Prints requests made, rows stored, seconds, peak RSS. No network beyond 127.0.0.1.
 
     .venv/bin/python bench/collect.py [--days 90]
@@ -51,7 +53,7 @@ def main() -> int:
         env = dict(os.environ, **fleet.env())
 
         t = time.perf_counter()
-        run = subprocess.run([sys.executable, "-m", "spendwatch", "--config", str(cfg), "collect",
+        run = subprocess.run([sys.executable, "-m", "spendwatch", "--config", str(cfg), "--log-level", "info", "collect",
                               "--since", str(start.date()), "--until", str(end.date())],
                              capture_output=True, text=True, env=env)
         seconds = time.perf_counter() - t
@@ -83,19 +85,27 @@ def main() -> int:
         print(f"fetch only (same collectors in-process, rows built, nothing stored): {fetch_only:.2f} s")
         print(f"ratio collect / raw HTTP: {seconds / baseline:.1f}x; collect / fetch-only: {seconds / fetch_only:.1f}x; "
               f"{total_rows / seconds:.0f} rows/s, {total_req / seconds:.0f} requests/s")
+        import re
+
+        store_s = sum(float(x) for x in re.findall(r"store_s=([0-9.]+)", run.stderr))
+        share = store_s / seconds
+        print(f"requests/s: collect {total_req / seconds:.0f} vs bare httpx against the same fakes "
+              f"{total_req / baseline:.0f} ({(total_req / seconds) / (total_req / baseline):.2f} of bare)")
+        print(f"store's share of the collect (time in store opens and writes, as the collect logs it, / collect "
+              f"wall time): {store_s:.2f} s = {share:.0%} (goal < 25%): {'OK' if share < 0.25 else 'ABOVE GOAL'}")
     return 0
 
 
 def fetch_without_store(cfg_path: Path, start: datetime, end: datetime) -> float:
     """The collectors' share: plan + fetch every day chunk as `collect --since` does, but keep nothing."""
     from spendwatch.collect import build_collector
-    from spendwatch.config import load_config
+    from spendwatch.app import load_config
     from spendwatch.store import Window
 
     cfg = load_config(str(cfg_path))
     t = time.perf_counter()
     for source in cfg.sources:
-        coll = build_collector(source, cfg.prices)
+        coll = build_collector(cfg, source)
         try:
             for kind in coll.kinds:
                 planned = coll.plan(kind, Window(start, end), utcnow())

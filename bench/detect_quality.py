@@ -29,7 +29,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from spendwatch.config import parse_config  # noqa: E402
+from spendwatch.app import parse_config  # noqa: E402
 from spendwatch.detect import backtest  # noqa: E402
 from spendwatch.store import Store, Window  # noqa: E402
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from spendwatch.config import parse_config  # noqa: E402
+from spendwatch.app import parse_config  # noqa: E402
 from spendwatch.store import Store  # noqa: E402
 
 UTC = timezone.utc

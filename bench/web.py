@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from spendwatch.config import load_config  # noqa: E402
+from spendwatch.app import load_config  # noqa: E402
 from spendwatch.store import Store  # noqa: E402
 
 CONFIG = """

@@ -1,6 +1,9 @@
 """Collectors (scheduled pulls from provider APIs) and import formats (export files), each one module
 registered by name. Adding a provider means adding a module here; the store and the daemon do not change.
 
+The contracts are `spendwatch.contracts.Collector` (subclass `CollectorBase` for the optional capabilities'
+defaults) and `spendwatch.contracts.Importer`:
+
 A collector class:
     Options            frozen dataclass of its config keys (validated by spendwatch.config; `Secret` fields
                        are written `<name>_env` / `<name>_file`)
@@ -10,42 +13,19 @@ A collector class:
     plan(kind, window, now) -> Window | None    clamp to what the provider can serve (None: nothing yet)
     fetch(kind, window) -> Iterable[dict]       normalised rows (Decimal money, aware UTC times);
                                                 must raise, not return partial data, on failure
-    after_collect(store, now) -> None           optional: point-in-time facts (balances) via record_metric
+    after_collect(store, now) -> None           point-in-time facts (balances) via record_metric
     close()                                     release HTTP clients
 
 An import format class:
-    import_file(store, path, *, source) -> ImportResult   the whole file in one transaction, or nothing
+    import_file(store, path, *, source) -> list[ImportResult]   the whole file in one transaction, or nothing
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Iterable, Optional, Protocol
-
+from spendwatch.contracts import Collector, Importer, ImportResult
 from spendwatch.registry import Registry
-from spendwatch.store import Window
 
-COLLECTORS: Registry[Any] = Registry("collector", "collector", "spendwatch.collectors")
-FORMATS: Registry[Any] = Registry("import format", "collector", "spendwatch.formats")
+COLLECTORS: Registry[type[Collector]] = Registry("collector", "collector", "spendwatch.collectors")
+FORMATS: Registry[type[Importer]] = Registry("import format", "collector", "spendwatch.formats")
 
-
-class Collector(Protocol):
-    kinds: tuple[str, ...]
-    default_lookback: str
-
-    def plan(self, kind: str, window: Window, now: datetime) -> Optional[Window]: ...
-
-    def fetch(self, kind: str, window: Window) -> Iterable[dict[str, Any]]: ...
-
-    def close(self) -> None: ...
-
-
-@dataclass(frozen=True)
-class ImportResult:
-    path: str
-    format: str
-    source: str
-    rows: int
-    window: Optional[Window]
-    cost_usd: Any  # Decimal total of what was written
+__all__ = ["COLLECTORS", "FORMATS", "ImportResult"]

@@ -10,9 +10,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Iterable, Mapping, Optional
 
-from spendwatch.config import Secret
+from spendwatch.contracts import CollectorBase
+from spendwatch.errors import FatalSourceError
+from spendwatch.http import HttpClient
+from spendwatch.pricing import Pricer
+from spendwatch.redact import redact
 from spendwatch.store import Window
 from spendwatch.timeutil import UTC, day_start, floor_to
+from spendwatch.values import Secret
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
@@ -32,7 +37,7 @@ class HttpOptions:
     max_retry_wait: timedelta = timedelta(seconds=60)   # cap on Retry-After and backoff waits
 
 
-class ApiCollector:
+class ApiCollector(CollectorBase):
     """Base of the API collectors: `fetch` materialises a whole window or raises (never partial data)."""
 
     provider = ""
@@ -41,20 +46,15 @@ class ApiCollector:
     fatal_429_without_retry_after = False
 
     def __init__(self, source: Any) -> None:
-        from spendwatch.pricing import Pricer
-
-        self.source = source
+        super().__init__(source)
         self.name: str = source.name
         self.options: Any = source.options
-        self.notes: list[str] = []
         self.pricer = Pricer()
         self._client: Any = None
         self._now: Optional[datetime] = None
 
     def use_prices(self, prices: Iterable[Any]) -> None:
         """Negotiated rates from the config's [[prices]] (see spendwatch.pricing)."""
-        from spendwatch.pricing import Pricer
-
         self.pricer = Pricer(prices)
 
     def headers(self, key: str) -> dict[str, str]:
@@ -63,7 +63,6 @@ class ApiCollector:
     @property
     def client(self) -> Any:
         if self._client is None:
-            from spendwatch.http import HttpClient
 
             o = self.options
             key = o.api_key.get()
@@ -84,12 +83,9 @@ class ApiCollector:
         naming the source (never a traceback, never a partial window)."""
         from decimal import InvalidOperation
 
-        from spendwatch.errors import FatalSourceError
-
         try:
             return list(self.fetch_rows(kind, window))
         except (KeyError, TypeError, ValueError, AttributeError, InvalidOperation) as exc:
-            from spendwatch.redact import redact
 
             detail = redact(str(exc))[:200]
             raise FatalSourceError(self.name, f"{kind}: unexpected response from the provider "

@@ -17,18 +17,20 @@ one format at a time:
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import threading
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
 from spendwatch.errors import InputFileError
-from spendwatch.timeutil import day_start, utcnow
+from spendwatch.ledger import record_import, sha256_of
+from spendwatch.store import RECORD_COLUMNS, Window
+from spendwatch.timeutil import day_start
+
+from . import ImportResult
 
 BAD_VALUE = "spendwatch: value out of range"  # raised by SQL error() for values a cast would accept
 # DuckDB may use this much memory per import before spilling to <store>.tmp (env overrides, e.g. "4GB").
@@ -80,14 +82,6 @@ def check_readable(path: str) -> None:
         raise InputFileError(f"{path}: not readable")
 
 
-def sha256_of(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 class _Hasher(threading.Thread):
     """Hashes the file while DuckDB reads it (hashlib and DuckDB both release the GIL), so the ledger's
     content hash costs no extra wall time on big files."""
@@ -106,20 +100,6 @@ class _Hasher(threading.Thread):
     def result(self) -> str:
         self.join()
         return self.digest or sha256_of(self.path)
-
-
-def record_import(conn, path: str, fmt: str, source: str, rows: int, window, error: str | None = None,  # type: ignore[no-untyped-def]
-                  *, digest: Optional[str] = None, import_id: Optional[int] = None) -> None:
-    """Ledger of imports (path, size, mtime, hash); a repeat import of the same content replaces its line."""
-    st = Path(path).stat()
-    digest = digest or sha256_of(path)
-    absolute = str(Path(path).resolve())
-    conn.execute("DELETE FROM imported_files WHERE path = ? AND sha256 = ? AND source = ?", [absolute, digest, source])
-    conn.execute(
-        "INSERT INTO imported_files (path, size, mtime, sha256, format, source, rows, window_start, window_end, "
-        "imported_at, error, import_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [absolute, st.st_size, st.st_mtime, digest, fmt, source, rows,
-         window.start if window else None, window.end if window else None, utcnow(), error, import_id])
 
 
 # ------------------------------------------------------------------------------------------ columns
@@ -251,10 +231,6 @@ def run_import(store: Any, path: str, *, fmt: str, kind: str, source: str,
                build: Callable[[Columns], Plan]) -> list[Any]:
     """Read `path` with DuckDB, let `build` map its columns to records, replace, record: one transaction."""
     import duckdb
-
-    from spendwatch.store import RECORD_COLUMNS, Window
-
-    from . import ImportResult
 
     check_readable(path)
     conn = store.conn

@@ -1,6 +1,6 @@
 """Anthropic Admin API usage and cost reports (admin key `sk-ant-admin01-…`).
 
-Wire format (provider_apis.md §3): RFC 3339 times, `ending_at` = buckets that end before it; `limit`
+Wire format (docs/provider-apis.md §3): RFC 3339 times, `ending_at` = buckets that end before it; `limit`
 counts buckets (1h ≤ 168, 1d ≤ 31; cost report 1d only, ≤ 31); arrays in bracket form
 (`group_by[]=model`); cursor pages; cost `amount` is a decimal STRING in CENTS; cache writes only in the
 nested `cache_creation` object; `uncached_input_tokens` excludes cache reads and writes.
@@ -25,8 +25,18 @@ from decimal import Decimal
 from typing import Any, Iterator, Literal
 
 from collector import COLLECTORS
-from collector._api import (GRANULARITY, ApiCollector, HttpOptions, add, bucket_width_for, clean_tags,
-                            int_or_none, n_buckets, parse_rfc3339, rfc3339)
+from collector._api import (
+    GRANULARITY,
+    ApiCollector,
+    HttpOptions,
+    add,
+    bucket_width_for,
+    clean_tags,
+    int_or_none,
+    n_buckets,
+    parse_rfc3339,
+    rfc3339,
+)
 from spendwatch.errors import FatalSourceError
 from spendwatch.store import Window
 
@@ -40,7 +50,7 @@ USAGE_GROUPS = ("account_id", "api_key_id", "context_window", "inference_geo", "
 @COLLECTORS.register("anthropic")
 class AnthropicCollector(ApiCollector):
     provider = "anthropic"
-    kinds = ("usage", "cost")
+    kinds: tuple[str, ...] = ("usage", "cost")
     default_lookback = "3d"
     fatal_429_without_retry_after = True  # a tier spend-cap 429 has no retry-after and keeps failing
 

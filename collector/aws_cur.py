@@ -1,5 +1,5 @@
 """`import --format aws-cur`: AWS Cost and Usage Report 2.0 (AWS Data Exports, Parquet or gzip CSV;
-flat column names such as `line_item_usage_type`). provider_apis.md §7.
+flat column names such as `line_item_usage_type`). docs/provider-apis.md §7.
 
 Rows kept (the AI rows only): Amazon Bedrock, i.e. line_item_product_code 'AmazonBedrock' (or another
 product code containing 'Bedrock', or a `product` map/`product_servicename` naming Bedrock, as
@@ -25,8 +25,19 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from . import FORMATS, ImportResult
-from ._files import Check, Columns, Part, Plan, instant, instant_ok, money, money_ok, require, run_import, \
-    unit_multiplier
+from ._files import (
+    Check,
+    Columns,
+    Part,
+    Plan,
+    instant,
+    instant_ok,
+    money,
+    money_ok,
+    require,
+    run_import,
+    unit_multiplier,
+)
 
 KIND = "aws-cur"
 

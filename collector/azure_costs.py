@@ -1,6 +1,6 @@
 """`import --format azure-costs`: Azure Cost Management cost details (an export to storage or the Cost
 Details API download), CSV or Parquet, MCA camelCase (`costInBillingCurrency`) or EA PascalCase
-(`CostInBillingCurrency`) columns, matched case-insensitively. provider_apis.md §8.
+(`CostInBillingCurrency`) columns, matched case-insensitively. docs/provider-apis.md §8.
 
 Rows kept (the AI rows only): consumedService Microsoft.CognitiveServices or Microsoft.MachineLearningServices
 (or a meterCategory of Cognitive Services / Azure OpenAI / Foundry) whose meterSubCategory, productName or

@@ -11,15 +11,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any, Optional
+from typing import Optional
 
-from spendwatch.config import SPEND_COLUMNS
 from spendwatch.errors import InputFileError
-from spendwatch.store import GRANULARITIES, Store, Window
+from spendwatch.ledger import record_import
+from spendwatch.store import GRANULARITIES, RECORD_COLUMNS, Store, Window
 from spendwatch.timeutil import day_start
+from spendwatch.values import SPEND_COLUMNS
 
 from . import FORMATS, ImportResult
-from ._files import check_readable, container, reader_sql, record_import, sql_literal
+from ._files import check_readable, container, reader_sql, sql_literal
 
 REQUIRED = ("ts", "provider", "cost_usd")
 TEXT_COLUMNS = ("provider", "source", "account_id", "project_id", "workspace_id", "api_key_id", "user_id",
@@ -111,7 +112,6 @@ class CanonicalFormat:
                 select[c] = f"nullif(trim({v(c)}), '')" if c in cols else "NULL"
         for c in INT_COLUMNS:
             select[c] = f"CAST(nullif(trim({v(c)}), '') AS BIGINT)" if c in cols else "NULL"
-        from spendwatch.store import RECORD_COLUMNS
 
         conn.execute("DROP TABLE IF EXISTS _canon_rows")
         conn.execute(f"CREATE TEMP TABLE _canon_rows AS SELECT {', '.join(f'{select[c]} AS {c}' for c in RECORD_COLUMNS)} FROM _canon")

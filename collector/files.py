@@ -15,8 +15,8 @@ recorded and skipped: the others are still imported, the source reports the erro
 file is retried only once it changes. Rows land under this source's name with the format's replace rule,
 so re-delivered or overlapping exports replace, never add.
 
-Why a `collect()` hook instead of fetch(window): files are not windows of an API. The generic collect
-pass calls `collect(config, source, now)` when a collector defines it (spendwatch/collect.py).
+Why a `collect()` pass instead of fetch(window): files are not windows of an API. The generic collect
+pass (spendwatch/collect.py) lets a collector whose `collect` returns an outcome run its own pass.
 """
 
 from __future__ import annotations
@@ -27,20 +27,21 @@ import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any
 
+from spendwatch.contracts import CollectorBase, SourceOutcome
 from spendwatch.errors import SpendwatchError
-from spendwatch.store import Window
+from spendwatch.ledger import clear_errors, last_seen, note_same_bytes, record_import, sha256_of
+from spendwatch.store import Store
 
 from . import COLLECTORS, FORMATS
-from ._files import record_import, sha256_of
 
 log = logging.getLogger("spendwatch.collector.files")
 KIND = "files"
 
 
 @COLLECTORS.register("files")
-class FilesCollector:
+class FilesCollector(CollectorBase):
     """Imports new or changed files matching a glob, each in its own transaction."""
 
     @dataclass(frozen=True)
@@ -56,23 +57,12 @@ class FilesCollector:
     default_lookback = "1d"  # unused: files carry their own span
 
     def __init__(self, source: Any) -> None:
-        self.source = source
+        super().__init__(source)
         fmt = source.options.format
         if fmt not in FORMATS:
             raise SpendwatchError(f"sources.{source.name}.format: unknown import format {fmt!r} "
                                   f"(known: {', '.join(FORMATS.names())})")
         self.format = fmt
-        self.notes: list[str] = []
-
-    # The generic window protocol: nothing to fetch by window.
-    def plan(self, kind: str, window: Window, now: datetime) -> Optional[Window]:
-        return None
-
-    def fetch(self, kind: str, window: Window) -> Iterable[dict[str, Any]]:
-        return []
-
-    def close(self) -> None:
-        pass
 
     def pattern(self, config: Any) -> str:
         raw = os.path.expanduser(self.source.options.path)
@@ -80,10 +70,8 @@ class FilesCollector:
             raw = os.path.join(os.path.dirname(os.path.abspath(str(config.path))), raw)
         return raw
 
-    def collect(self, config: Any, source: Any, now: datetime) -> Any:
+    def collect(self, config: Any, source: Any, now: datetime) -> SourceOutcome:
         """Import every new or changed file; a broken one is recorded and skipped."""
-        from spendwatch.collect import SourceOutcome, open_writer
-
         outcome = SourceOutcome(source.name, ok=True)
         errors: list[str] = []
         importer = FORMATS.get(self.format)()
@@ -93,17 +81,13 @@ class FilesCollector:
                 st = os.stat(path)
             except OSError:
                 continue  # removed between glob and stat
-            with open_writer(config) as store:
-                prev = store.conn.execute(
-                    "SELECT size, mtime, sha256, error FROM imported_files WHERE path = ? AND source = ? "
-                    "ORDER BY imported_at DESC LIMIT 1", [absolute, source.name]).fetchone()
-                if prev and prev[0] == st.st_size and prev[1] == st.st_mtime:
+            with Store.open_for(config) as store:
+                prev = last_seen(store.conn, absolute, source.name)
+                if prev and prev.size == st.st_size and prev.mtime == st.st_mtime:
                     continue  # unchanged since last seen (imported, or recorded as broken)
                 digest = sha256_of(path)
-                if prev and prev[2] == digest:
-                    # same bytes, new mtime (touched or copied again): note it, do not import twice
-                    store.conn.execute("UPDATE imported_files SET mtime = ?, size = ? WHERE path = ? AND source = ? "
-                                       "AND sha256 = ?", [st.st_mtime, st.st_size, absolute, source.name, digest])
+                if prev and prev.sha256 == digest:
+                    note_same_bytes(store.conn, absolute, source.name, digest, st.st_size, st.st_mtime)
                     continue
                 try:
                     results = importer.import_file(store, path, source=source.name)
@@ -113,14 +97,13 @@ class FilesCollector:
                     log.error("files source=%s skipped %s: %s", source.name, path, message)
                     record_import(store.conn, path, self.format, source.name, 0, None, error=message, digest=digest)
                     continue
-                store.conn.execute("DELETE FROM imported_files WHERE path = ? AND source = ? AND error IS NOT NULL",
-                                   [absolute, source.name])
+                clear_errors(store.conn, absolute, source.name)
                 rows = sum(r.rows for r in results)
                 outcome.rows += rows
                 outcome.windows += 1
                 outcome.notes.append(f"imported {path}: {rows} rows"
                                      + (f" (format {results[0].format})" if results and self.format == "auto" else ""))
-        with open_writer(config) as store:
+        with Store.open_for(config) as store:
             if errors:
                 store.mark_attempt(source.name, KIND, ok=False, error=errors[-1], at=now)
             else:

@@ -25,8 +25,19 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from . import FORMATS, ImportResult
-from ._files import Check, Columns, Part, Plan, instant, instant_ok, money, money_ok, require, run_import, \
-    unit_multiplier
+from ._files import (
+    Check,
+    Columns,
+    Part,
+    Plan,
+    instant,
+    instant_ok,
+    money,
+    money_ok,
+    require,
+    run_import,
+    unit_multiplier,
+)
 
 KIND = "focus"
 AI_SERVICE = r"(?i)(bedrock|vertex ai|gemini|openai|ai foundry|anthropic|claude|generative language)"

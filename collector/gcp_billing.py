@@ -1,7 +1,7 @@
 """`import --format gcp-billing`: the Google Cloud Billing standard export (BigQuery table
 `gcp_billing_export_v1_<BILLING_ACCOUNT_ID>`) saved as Parquet or JSONL (nested: `service.description`,
 `credits[]`) or as CSV (flattened headers `service.description` or `service_description`, with `credits`
-as the JSON text BigQuery writes for a repeated field). provider_apis.md §6.
+as the JSON text BigQuery writes for a repeated field). docs/provider-apis.md §6.
 
 Rows kept (the AI rows only): service.description "Gemini API" / "Generative Language API" (AI Studio),
 and "Vertex AI" rows whose SKU names a generative model or a token/character charge (Gemini, Claude,
@@ -28,8 +28,19 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from . import FORMATS, ImportResult
-from ._files import Check, Columns, Part, Plan, instant, instant_ok, money, money_ok, require, run_import, \
-    unit_multiplier
+from ._files import (
+    Check,
+    Columns,
+    Part,
+    Plan,
+    instant,
+    instant_ok,
+    money,
+    money_ok,
+    require,
+    run_import,
+    unit_multiplier,
+)
 
 KIND = "gcp-billing"
 AI_SKU = (r"(?i)(gemini|claude|llama|mistral|gemma|imagen|veo|palm|codey|chirp|embedding|token|character|"

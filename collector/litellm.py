@@ -1,6 +1,6 @@
 """LiteLLM proxy (self-hosted) spend logs over its API: `GET /spend/logs/v2`, paged.
 
-Wire format (provider_apis.md §5.2): `start_date`/`end_date` as "YYYY-MM-DD HH:MM:SS" in UTC (RFC 3339 is
+Wire format (docs/provider-apis.md §5.2): `start_date`/`end_date` as "YYYY-MM-DD HH:MM:SS" in UTC (RFC 3339 is
 rejected); `page` from 1, `page_size` ≤ 100 (422 above); newest first; `total` is capped at 10,000 with
 `total_is_capped`, so when capped we page until `data` is empty. One row per request, `spend` in USD as
 a JSON float (read as Decimal), `api_key` is the SHA-256 hash of the virtual key.
@@ -78,8 +78,9 @@ class LiteLLMCollector(ApiCollector):
         if ts is None or not (window.start <= ts < window.end):
             return
         hour = floor_to(ts, HOUR)
-        meta = r.get("metadata") if isinstance(r.get("metadata"), dict) else {}
-        extra = meta.get("additional_usage_values") if isinstance(meta.get("additional_usage_values"), dict) else {}
+        meta: dict[str, Any] = r["metadata"] if isinstance(r.get("metadata"), dict) else {}
+        extra: dict[str, Any] = (meta["additional_usage_values"] if isinstance(meta.get("additional_usage_values"), dict)
+                                 else {})
         key = (hour, r.get("api_key"), r.get("user"), r.get("team_id"), r.get("organization_id"),
                r.get("model_group") or r.get("model"), r.get("end_user"))
         g = groups.get(key)

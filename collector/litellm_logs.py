@@ -1,6 +1,6 @@
 """`import --format litellm`: the LiteLLM proxy's `LiteLLM_SpendLogs` table exported as CSV, JSONL or
 Parquet (e.g. `COPY "LiteLLM_SpendLogs" TO … CSV HEADER` from its PostgreSQL), with the table's own column
-names (provider_apis.md §5.1). Named litellm_logs.py because collector/litellm.py is the proxy API collector.
+names (docs/provider-apis.md §5.1). Named litellm_logs.py because collector/litellm.py is the proxy API collector.
 
 Mapping (one record per request): record_type 'usage', cost_basis 'billed' (the proxy's own `spend`, USD),
 granularity 'request', provider 'litellm' (the gateway that charged the team, so these rows never
@@ -21,8 +21,20 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from . import FORMATS, ImportResult
-from ._files import (Check, Columns, Part, Plan, count, count_ok, instant, instant_ok, money, money_ok, require,
-                     run_import)
+from ._files import (
+    Check,
+    Columns,
+    Part,
+    Plan,
+    count,
+    count_ok,
+    instant,
+    instant_ok,
+    money,
+    money_ok,
+    require,
+    run_import,
+)
 
 KIND = "litellm"
 

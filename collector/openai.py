@@ -1,10 +1,10 @@
 """OpenAI organization Usage and Costs APIs (admin key): tokens per model/key/project/user, billed lines.
 
-Wire format (provider_apis.md §1–2): unix-second times, end exclusive; `limit` counts buckets (1h ≤ 168,
+Wire format (docs/provider-apis.md §1–2): unix-second times, end exclusive; `limit` counts buckets (1h ≤ 168,
 1d ≤ 31; costs 1d only, ≤ 180); arrays as repeated keys (`group_by=a&group_by=b`); cursor pages via
 `next_page`/`has_more`; dimensions not grouped by come back null; money is a JSON number in dollars.
 
-Store semantics (DESIGN.md invariant 3):
+Store semantics (docs/design.md invariant 3):
   * kind "usage": one row per (bucket, endpoint, project, user, key, model, batch, tier) with
     record_type 'usage', cost_basis 'estimated' (priced by spendwatch.pricing; NULL when unknown);
   * kind "cost": one row per (day, project, line_item), record_type 'cost', cost_basis 'billed';
@@ -23,8 +23,17 @@ from decimal import Decimal
 from typing import Any, Iterator, Literal
 
 from collector import COLLECTORS
-from collector._api import (GRANULARITY, ApiCollector, HttpOptions, bucket_width_for, clean_tags,
-                            from_unix, int_or_none, n_buckets, to_unix)
+from collector._api import (
+    GRANULARITY,
+    ApiCollector,
+    HttpOptions,
+    bucket_width_for,
+    clean_tags,
+    from_unix,
+    int_or_none,
+    n_buckets,
+    to_unix,
+)
 from spendwatch.errors import FatalSourceError
 from spendwatch.store import Window
 
@@ -41,7 +50,7 @@ TOKEN_CHARGE = re.compile(r"(?i)(^|, )(cached |uncached )?(input|output|cache wr
 @COLLECTORS.register("openai")
 class OpenAICollector(ApiCollector):
     provider = "openai"
-    kinds = ("usage", "cost")
+    kinds: tuple[str, ...] = ("usage", "cost")
     default_lookback = "3d"
     fatal_429_without_retry_after = True  # "may be omitted for 429 responses that require user action"
 

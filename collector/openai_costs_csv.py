@@ -1,6 +1,6 @@
 """`import --format openai-costs-csv`: the Cost export of OpenAI's usage dashboard (Usage → Export → Cost
 data, CSV, 1-day interval, grouped by line item), whose columns mirror the Costs API result
-(provider_apis.md §2.2): start_time, end_time (unix seconds, UTC), amount_value (dollars), amount_currency,
+(docs/provider-apis.md §2.2): start_time, end_time (unix seconds, UTC), amount_value (dollars), amount_currency,
 line_item ("gpt-4o-2024-08-06, input"), project_id, project_name, organization_id, organization_name, and
 api_key_id when grouped by key. [Assumption: column list from third-party import guides; ISO times are
 accepted too.]

@@ -1,6 +1,6 @@
 """OpenRouter management API: `/activity` (daily spend per model/endpoint), `/credits`, `/key`.
 
-Wire format (provider_apis.md §4): `/activity?date=YYYY-MM-DD` serves only the last 30 *completed* UTC
+Wire format (docs/provider-apis.md §4): `/activity?date=YYYY-MM-DD` serves only the last 30 *completed* UTC
 days (no today, no pagination); money is USD as JSON numbers (read as Decimal). True spend of a row =
 `usage` (OpenRouter credits) + `byok_usage_inference` (bring-your-own-key inference) [assumption, §4.1].
 

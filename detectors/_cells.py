@@ -16,6 +16,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Sequence
 
+from ._data import str_lit
+from ._text import mask_key
+
 DRIVER_DIMS = ("api_key_id", "model", "project_id", "team", "provider", "user_id")
 CELL_DIMS = ("provider", "model", "project_id", "api_key_id", "team", "user_id")
 Q2 = Decimal("0.01")
@@ -65,7 +68,6 @@ class Cells:
 
     def drivers(self, scope: dict[str, Any], top: int = 5) -> list[dict[str, Any]]:
         """Contributors to the scope's change, ranked by dollar share (only rising ones are named)."""
-        from ._data import str_lit
 
         where = " AND ".join(f"{k} = {str_lit(str(v))}" for k, v in sorted(scope.items()) if k in self.cols) or "TRUE"
         dims = [d for d in DRIVER_DIMS if d in self.cols and d not in scope]
@@ -131,7 +133,6 @@ class Cells:
 
 
 def _show(dim: str, value: Any) -> str:
-    from ._text import mask_key
 
     return mask_key(value) if dim == "api_key_id" else str(value)
 

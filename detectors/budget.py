@@ -27,13 +27,15 @@ from decimal import Decimal
 from typing import Any, Optional
 from zoneinfo import ZoneInfo
 
+from spendwatch.contracts import DetectorBase
 from spendwatch.findings import Finding
+from spendwatch.history import History
 from spendwatch.timeutil import UTC, day_start
 from spendwatch.views import match_sql
 
 from . import DETECTORS
 from ._cells import Cells
-from ._data import date_lit, first_of_each_day, spend_rel, str_lit, today, ts_lit
+from ._data import date_lit, first_of_each_day, str_lit, today, ts_lit
 from ._text import driver_clause, money, pct
 
 Q2 = Decimal("0.01")
@@ -65,7 +67,7 @@ def period_words(start: datetime, period: str, tz_name: str) -> str:
 
 
 @DETECTORS.register("budget")
-class Budget:
+class Budget(DetectorBase):
     resolution = "hour"
 
     @dataclass(frozen=True)
@@ -78,7 +80,7 @@ class Budget:
     def horizon(self, o: "Budget.Options") -> timedelta:
         return timedelta(days=32 + 7 * o.forecast_weeks + o.max_lag_days + 2)
 
-    def fire_times(self, store: Any, config: Any, options: "Budget.Options", times: list[datetime]) -> list[datetime]:
+    def fire_times(self, history: History, config: Any, options: "Budget.Options", times: list[datetime]) -> list[datetime]:
         """For backtests: the steps where a budget's count of crossed thresholds changes (spend to date at
         every step, from one cumulative sum per period and an as-of join), plus the first step of each
         day for forecasts (their inputs are complete days)."""
@@ -88,7 +90,7 @@ class Budget:
         chosen: set[datetime] = set()
         if any(b.forecast and b.period != "day" for b in config.budgets):
             chosen |= set(first_of_each_day(times))
-        conn = store.conn
+        conn = history.conn
         for b in config.budgets:
             starts = [period_bounds(t, b.period, tz)[0] for t in times]
             values = ", ".join(f"({ts_lit(t)}, {ts_lit(s)})" for t, s in zip(times, starts))
@@ -97,7 +99,7 @@ class Budget:
                 f"""WITH r AS (
                         SELECT timezone({str_lit(tz)}, date_trunc('{unit}', timezone({str_lit(tz)}, ts))) AS ps,
                                greatest(period_end, ts + INTERVAL 1 MICROSECOND) AS vis, cost_usd
-                        FROM {spend_rel(store, max(times))}
+                        FROM {history.spend_rel(max(times))}
                         WHERE {match_sql(b.match)} AND cost_usd IS NOT NULL AND ts >= {ts_lit(min(starts))}),
                     c AS (SELECT ps, vis, sum(sum(cost_usd)) OVER (PARTITION BY ps ORDER BY vis) AS cs
                           FROM r GROUP BY ps, vis),
@@ -113,14 +115,14 @@ class Budget:
                 prev = (ps, n)
         return sorted(chosen)
 
-    def run(self, store: Any, config: Any, options: "Budget.Options", now: datetime) -> list[Finding]:
+    def run(self, history: History, config: Any, options: "Budget.Options", now: datetime) -> list[Finding]:
         out: list[Finding] = []
         tz = config.daemon.timezone
         for b in config.budgets:
             start, end = period_bounds(now, b.period, tz)
             cond = match_sql(b.match)
-            rel = spend_rel(store, now)
-            spent = store.conn.execute(
+            rel = history.spend_rel(now)
+            spent = history.conn.execute(
                 f"SELECT CAST(coalesce(sum(cost_usd), 0) AS DECIMAL(38, 10)) FROM {rel} "
                 f"WHERE {cond} AND ts >= {ts_lit(start)} AND ts < {ts_lit(end)}").fetchone()[0]
             ths = sorted(set(b.thresholds))
@@ -130,7 +132,7 @@ class Budget:
 
             def drivers(rel_b: str = rel_b, span: str = span) -> list[dict[str, Any]]:
                 """Built only for a finding that is reported: the period's spend by contributor."""
-                return Cells(store.conn, rel_b, span, "FALSE").drivers({})
+                return Cells(history.conn, rel_b, span, "FALSE").drivers({})
 
             scope = {"budget": b.name}
             words = period_words(start, b.period, tz)
@@ -143,16 +145,16 @@ class Budget:
                 out.append(Finding("budget", sev, scope, start, end, msg, observed=spent, expected=None,
                                    threshold=(top * b.amount).quantize(Q2), drivers=drv, step=len(crossed)))
             if b.forecast and b.period != "day" and spent < b.amount:
-                f = self._forecast(store, b, cond, start, end, now, options, spent, words, drivers)
+                f = self._forecast(history, b, cond, start, end, now, options, spent, words, drivers)
                 if f:
                     out.append(f)
         return out
 
-    def _forecast(self, store: Any, b: Any, cond: str, start: datetime, end: datetime, now: datetime,
+    def _forecast(self, history: History, b: Any, cond: str, start: datetime, end: datetime, now: datetime,
                   o: "Budget.Options", spent: Decimal, words: str, drivers: Any) -> Optional[Finding]:
-        conn = store.conn
+        conn = history.conn
         t = today(now)
-        rel = spend_rel(store, now)
+        rel = history.spend_rel(now)
         first, last = conn.execute(
             f"SELECT min(day), max(day) FROM {rel} WHERE {cond} AND cost_usd IS NOT NULL").fetchone()
         if first is None or last is None:

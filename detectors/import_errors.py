@@ -13,21 +13,23 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from spendwatch.contracts import DetectorBase
 from spendwatch.findings import Finding
+from spendwatch.history import History
 
 from . import DETECTORS
 
 
 @DETECTORS.register("import_errors")
-class ImportErrors:
+class ImportErrors(DetectorBase):
     """Broken export files recorded by imports (imported_files.error) up to `now`."""
 
     @dataclass(frozen=True)
     class Options:
         pass
 
-    def run(self, store: Any, config: Any, options: Any, now: datetime) -> list[Finding]:
-        rows = store.conn.execute(
+    def run(self, history: History, config: Any, options: Any, now: datetime) -> list[Finding]:
+        rows = history.conn.execute(
             "SELECT source, path, sha256, format, error, imported_at FROM imported_files "
             "WHERE error IS NOT NULL AND imported_at <= ? ORDER BY imported_at, path", [now]).fetchall()
         return [Finding(detector="import_errors", severity="warning",

@@ -19,13 +19,15 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from spendwatch.config import Ratio
+from spendwatch.contracts import DetectorBase
 from spendwatch.findings import Finding
+from spendwatch.history import History
 from spendwatch.timeutil import UTC
+from spendwatch.values import Ratio
 
 from . import DETECTORS
 from ._cells import Candidate, Cells
-from ._data import add_days, daily_rel, date_lit, keyed, today, unkey
+from ._data import add_days, date_lit, keyed, today, unkey
 from ._text import day_words, describe, driver_clause, money, ratio
 from .spike import DEFAULT_LEVELS, check_levels
 
@@ -33,7 +35,7 @@ Q = Decimal("0.0000000001")
 
 
 @DETECTORS.register("level_shift")
-class LevelShift:
+class LevelShift(DetectorBase):
     resolution = "day"
 
     @dataclass(frozen=True)
@@ -54,27 +56,27 @@ class LevelShift:
     def horizon(self, o: "LevelShift.Options") -> timedelta:
         return timedelta(days=o.min_days + o.grace_days + 7 * o.baseline_weeks + 2)
 
-    def run(self, store: Any, config: Any, options: "LevelShift.Options", now: datetime) -> list[Finding]:
+    def run(self, history: History, config: Any, options: "LevelShift.Options", now: datetime) -> list[Finding]:
         o = options
         day = add_days(today(now), -1)
         span = o.min_days + o.grace_days
         base_hi = add_days(day, -span)                     # baseline: days <= base_hi
         base_lo = add_days(base_hi, -7 * o.baseline_weeks + 1)
-        rel = daily_rel(store, now, base_lo)
+        rel = history.daily_rel(now, base_lo)
         cands: list[Candidate] = []
-        for lv, k, run_len, obs, exp in self._judge(store.conn, rel, o.levels, day, span, base_lo, base_hi, o):
+        for lv, k, run_len, obs, exp in self._judge(history.conn, rel, o.levels, day, span, base_lo, base_hi, o):
             onset = add_days(day, -run_len + 1)
             cands.append(Candidate(unkey(o.levels, lv, k), float(obs - exp),
                                    {"obs": obs.quantize(Q), "exp": exp.quantize(Q), "onset": onset, "n": run_len}, lv))
         if not cands:
             return []
         recent = add_days(day, -o.min_days + 1)
-        cells = Cells(store.conn, rel, f"day >= {date_lit(recent)}",
+        cells = Cells(history.conn, rel, f"day >= {date_lit(recent)}",
                       f"day BETWEEN {date_lit(base_lo)} AND {date_lit(base_hi)}", o.min_days, 7 * o.baseline_weeks)
         out = []
         for c in cells.fold(cands):
             d = c.data
-            onset: date = d["onset"]
+            onset = d["onset"]
             drivers = cells.drivers(c.scope)
             msg = (f"{describe(c.scope)} has stepped up to {money(d['obs'])}/day since {day_words(onset)} "
                    f"({d['n']} days), {ratio(d['obs'], d['exp'])} the usual {money(d['exp'])}/day"
@@ -131,4 +133,4 @@ class LevelShift:
         HAVING sum(e.v - e.med) / r.run_len >= {floor}
         ORDER BY r.lv, r.k
         """
-        return [tuple(r) for r in conn.execute(sql).fetchall()]  # type: ignore[misc]
+        return [tuple(r) for r in conn.execute(sql).fetchall()]

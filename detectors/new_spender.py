@@ -14,18 +14,20 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from spendwatch.contracts import DetectorBase
 from spendwatch.findings import Finding
+from spendwatch.history import History
 from spendwatch.timeutil import UTC
 
 from . import DETECTORS
 from ._cells import Candidate, Cells
-from ._data import add_days, daily_rel, date_lit, first_rel, level_dims, today
+from ._data import add_days, date_lit, level_dims, today
 from ._text import day_words, describe, driver_clause, money
 from .spike import check_levels
 
 
 @DETECTORS.register("new_spender")
-class NewSpender:
+class NewSpender(DetectorBase):
     resolution = "day"
 
     @dataclass(frozen=True)
@@ -42,12 +44,12 @@ class NewSpender:
     def horizon(self, o: "NewSpender.Options") -> timedelta:
         return timedelta(days=o.window_days + 1)
 
-    def run(self, store: Any, config: Any, options: "NewSpender.Options", now: datetime) -> list[Finding]:
+    def run(self, history: History, config: Any, options: "NewSpender.Options", now: datetime) -> list[Finding]:
         o = options
         day = add_days(today(now), -1)
         win_lo = add_days(day, -o.window_days + 1)
-        rel, firsts = daily_rel(store, now, win_lo), first_rel(store, now)
-        store_first = store.conn.execute(f"SELECT min(first_day) FROM {firsts}").fetchone()[0]
+        rel, firsts = history.daily_rel(now, win_lo), history.first_rel(now)
+        store_first = history.conn.execute(f"SELECT min(first_day) FROM {firsts}").fetchone()[0]
         if store_first is None:
             return []
         newest_allowed = add_days(store_first, o.min_store_history_days)
@@ -56,7 +58,7 @@ class NewSpender:
             dims = level_dims(level)
             L = ", ".join(dims)
             nn = " AND ".join(f"{d} IS NOT NULL" for d in dims)
-            rows = store.conn.execute(
+            rows = history.conn.execute(
                 f"""WITH f AS (SELECT {L}, min(first_day) AS first_day FROM {firsts} WHERE {nn} GROUP BY ALL
                                 HAVING min(first_day) >= {date_lit(max(win_lo, newest_allowed))}),
                          s AS (SELECT {L}, CAST(sum(cost_usd) AS DECIMAL(38, 10)) AS spent FROM {rel} WHERE {nn}
@@ -67,7 +69,7 @@ class NewSpender:
                 cands.append(Candidate(scope, float(r[-1]), {"first": r[-2], "spent": r[-1]}, rank))
         if not cands:
             return []
-        cells = Cells(store.conn, rel, "TRUE", "FALSE")
+        cells = Cells(history.conn, rel, "TRUE", "FALSE")
         out = []
         for c in cells.fold(cands):
             first, spent = c.data["first"], c.data["spent"]

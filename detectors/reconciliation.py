@@ -16,9 +16,11 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from spendwatch.config import Ratio
+from spendwatch.contracts import DetectorBase
 from spendwatch.findings import Finding
+from spendwatch.history import History
 from spendwatch.timeutil import UTC
+from spendwatch.values import Ratio
 
 from . import DETECTORS
 from ._data import add_days, date_lit, today, ts_lit
@@ -28,7 +30,7 @@ Q2 = Decimal("0.01")
 
 
 @DETECTORS.register("reconciliation")
-class Reconciliation:
+class Reconciliation(DetectorBase):
     resolution = "day"
 
     @dataclass(frozen=True)
@@ -37,14 +39,14 @@ class Reconciliation:
         max_share: Ratio = Ratio("0.1")
         min_diff_usd: Decimal = Decimal("5")
 
-    def run(self, store: Any, config: Any, options: "Reconciliation.Options", now: datetime) -> list[Finding]:
+    def run(self, history: History, config: Any, options: "Reconciliation.Options", now: datetime) -> list[Finding]:
         o = options
         t = today(now)
         lo = add_days(t, -o.days)
         rel = (f"(SELECT *, CAST(timezone('UTC', ts) AS DATE) AS day, coalesce(project_id, '') AS pk FROM records "
                f"WHERE ts >= {ts_lit(datetime.combine(lo, datetime.min.time(), UTC))} AND ts < {ts_lit(now)} "
                f"AND period_end <= {ts_lit(now)})")
-        rows = store.conn.execute(
+        rows = history.conn.execute(
             f"""WITH e AS (SELECT provider, pk, day, sum(cost_usd) AS est FROM {rel}
                            WHERE record_type = 'usage' AND cost_basis = 'estimated' AND cost_usd IS NOT NULL
                              AND day < {date_lit(t)} GROUP BY ALL),
@@ -56,7 +58,7 @@ class Reconciliation:
                 ORDER BY ALL""").fetchall()
         if not rows:
             return []
-        models = store.conn.execute(
+        models = history.conn.execute(
             f"""SELECT provider, pk, day, coalesce(model, '(unknown)') AS model, CAST(sum(cost_usd) AS DECIMAL(38, 10)) AS c
                 FROM {rel} WHERE record_type = 'usage' AND cost_basis = 'estimated' AND cost_usd IS NOT NULL
                 GROUP BY ALL ORDER BY 1, 2, 3, c DESC, 4""").fetchall()

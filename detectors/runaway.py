@@ -21,13 +21,15 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from spendwatch.config import Ratio
+from spendwatch.contracts import DetectorBase
 from spendwatch.findings import Finding
+from spendwatch.history import History
 from spendwatch.timeutil import floor_to
+from spendwatch.values import Ratio
 
 from . import DETECTORS
 from ._cells import Candidate, Cells
-from ._data import level_dims, spend_rel, ts_lit
+from ._data import level_dims, ts_lit
 from ._text import WEEKDAYS, describe, driver_clause, money, ratio
 from .spike import check_levels
 
@@ -36,7 +38,7 @@ FINE = "granularity IN ('request', 'minute', 'hour')"
 
 
 @DETECTORS.register("runaway")
-class Runaway:
+class Runaway(DetectorBase):
     resolution = "hour"
 
     @dataclass(frozen=True)
@@ -56,33 +58,33 @@ class Runaway:
         return timedelta(days=max(7 * o.baseline_weeks, o.recent_days + 1) + o.lookback_hours // 24 + 2)
 
     # ------------------------------------------------------------------------------------------ running
-    def run(self, store: Any, config: Any, options: "Runaway.Options", now: datetime) -> list[Finding]:
+    def run(self, history: History, config: Any, options: "Runaway.Options", now: datetime) -> list[Finding]:
         last = floor_to(now, HOUR) - HOUR          # the last complete hour
-        return self._build(store, options, now, self._judged(store, options, now, last, last))
+        return self._build(history, options, now, self._judged(history, options, now, last, last))
 
-    def fire_times(self, store: Any, config: Any, options: "Runaway.Options", times: list[datetime]) -> list[datetime]:
+    def fire_times(self, history: History, config: Any, options: "Runaway.Options", times: list[datetime]) -> list[datetime]:
         """For backtests: the steps at which a run could fire, i.e. whose last complete hour is elevated.
         One query judges every hour of the replay (the same SQL `run` uses for one hour)."""
         if not times:
             return []
         lasts = {floor_to(t, HOUR) - HOUR: t for t in sorted(times, reverse=True)}
-        rows = self._judged(store, options, max(times), min(lasts), max(lasts))
+        rows = self._judged(history, options, max(times), min(lasts), max(lasts))
         hot = {r[1] for r in rows}
         return sorted(t for last, t in lasts.items() if last in hot)
 
-    def _judged(self, store: Any, o: "Runaway.Options", now: datetime, h_lo: datetime, h_hi: datetime) -> list[list[Any]]:
+    def _judged(self, history: History, o: "Runaway.Options", now: datetime, h_lo: datetime, h_hi: datetime) -> list[list[Any]]:
         lo = h_lo - timedelta(hours=o.lookback_hours) - max(timedelta(weeks=o.baseline_weeks),
                                                              timedelta(days=o.recent_days + 1))
-        rel = (f"(SELECT * FROM {spend_rel(store, now)} WHERE {FINE} AND cost_usd IS NOT NULL "
+        rel = (f"(SELECT * FROM {history.spend_rel(now)} WHERE {FINE} AND cost_usd IS NOT NULL "
                f"AND ts >= {ts_lit(lo)} AND ts < {ts_lit(h_hi + HOUR)})")
         out = []
         for rank, level in enumerate(o.levels):
             dims = level_dims(level)
-            for r in store.conn.execute(self._sql(rel, dims, lo, h_lo, h_hi, o)).fetchall():
+            for r in history.conn.execute(self._sql(rel, dims, lo, h_lo, h_hi, o)).fetchall():
                 out.append([dict(zip(dims, r[: len(dims)])), *r[len(dims):], rank, rel])
         return out
 
-    def _build(self, store: Any, o: "Runaway.Options", now: datetime, rows: list[list[Any]]) -> list[Finding]:
+    def _build(self, history: History, o: "Runaway.Options", now: datetime, rows: list[list[Any]]) -> list[Finding]:
         if not rows:
             return []
         cands = [Candidate(scope, float(v - ref), {"obs": v, "exp": ref, "thr": thr, "onset": onset, "total": total,
@@ -96,7 +98,7 @@ class Runaway:
         onset = min(c.data["onset"] for c in cands)
         base = " OR ".join(f"(ts >= {ts_lit(onset - timedelta(weeks=k))} AND ts < {ts_lit(end - timedelta(weeks=k))})"
                            for k in range(1, o.baseline_weeks + 1))
-        cells = Cells(store.conn, rel, f"ts >= {ts_lit(onset)} AND ts < {ts_lit(end)}", base, 1, o.baseline_weeks)
+        cells = Cells(history.conn, rel, f"ts >= {ts_lit(onset)} AND ts < {ts_lit(end)}", base, 1, o.baseline_weeks)
         out = []
         for c in cells.fold(cands):
             d = c.data

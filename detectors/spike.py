@@ -23,13 +23,15 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from spendwatch.config import Ratio
+from spendwatch.contracts import DetectorBase
 from spendwatch.findings import Finding
+from spendwatch.history import History
 from spendwatch.timeutil import UTC
+from spendwatch.values import Ratio
 
 from . import DETECTORS
 from ._cells import Candidate, Cells
-from ._data import DIMS, add_days, daily_rel, date_lit, first_rel, keyed, level_dims, today, unkey
+from ._data import DIMS, add_days, date_lit, keyed, level_dims, today, unkey
 from ._text import WEEKDAYS, day_words, describe, driver_clause, money, ratio
 
 DEFAULT_LEVELS = ["provider", "provider,model", "project_id", "api_key_id", "team"]
@@ -53,7 +55,7 @@ def months_back(d: date, k: int) -> date:
 
 
 @DETECTORS.register("spike")
-class Spike:
+class Spike(DetectorBase):
     resolution = "day"  # output depends only on the UTC day of `now` (backtests evaluate it once a day)
 
     @dataclass(frozen=True)
@@ -76,19 +78,19 @@ class Spike:
     def horizon(self, o: "Spike.Options") -> timedelta:
         return timedelta(days=max(7 * o.baseline_weeks, 31 * o.recurring_months) + 4)
 
-    def run(self, store: Any, config: Any, options: "Spike.Options", now: datetime) -> list[Finding]:
+    def run(self, history: History, config: Any, options: "Spike.Options", now: datetime) -> list[Finding]:
         o = options
         day = add_days(today(now), -1)
         recur = [add_days(months_back(day, k), s) for k in range(1, o.recurring_months + 1) for s in (-1, 0, 1)]
         since = min([add_days(day, -7 * o.baseline_weeks)] + recur)
-        rel = daily_rel(store, now, since)
+        rel = history.daily_rel(now, since)
         cands: list[Candidate] = []
-        for lv, k, obs, exp, thr in self._judge(store.conn, rel, first_rel(store, now), o.levels, day, recur, o):
+        for lv, k, obs, exp, thr in self._judge(history.conn, rel, history.first_rel(now), o.levels, day, recur, o):
             cands.append(Candidate(unkey(o.levels, lv, k), float(obs - exp), {"obs": obs, "exp": exp, "thr": thr}, lv))
         if not cands:
             return []
         weeks = [add_days(day, -7 * k) for k in range(1, o.baseline_weeks + 1)]
-        cells = Cells(store.conn, daily_rel(store, now, weeks[-1]), f"day = {date_lit(day)}",
+        cells = Cells(history.conn, history.daily_rel(now, weeks[-1]), f"day = {date_lit(day)}",
                       f"day IN ({', '.join(date_lit(w) for w in weeks)})", 1, len(weeks))
         out = []
         start = datetime.combine(day, datetime.min.time(), UTC)
@@ -159,4 +161,4 @@ class Spike:
           AND NOT coalesce(rv >= v * {o.recurring_share}, FALSE)
         ORDER BY lv, k
         """
-        return [tuple(r) for r in conn.execute(sql).fetchall()]  # type: ignore[misc]
+        return [tuple(r) for r in conn.execute(sql).fetchall()]

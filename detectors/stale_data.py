@@ -7,8 +7,10 @@ period; cost APIs typically finalise a day within hours). Behind: `now − compl
 (already redacted) error. Identity: source, kind, problem and the stuck `complete_through` / the last
 success, so one episode keeps one key.
 
-Assumption (named): `sync_state` holds only the present state, not its history, so this detector cannot
-be replayed: backtests skip it (resolution "state").
+As of `now`: the state is the last `sync_history` snapshot taken at or before `now` (one per collect
+attempt), so `detect --at` and `backtest` judge what the daemon knew then. A source with no snapshot at
+all (a store older than the history, or rows only ever imported) falls back to `sync_state` when its
+last attempt is not after `now` (assumption: such a state has not changed since).
 """
 
 from __future__ import annotations
@@ -17,10 +19,29 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from spendwatch.contracts import DetectorBase
 from spendwatch.findings import Finding, iso
+from spendwatch.history import History
 from spendwatch.timeutil import format_duration
 
 from . import DETECTORS
+
+
+AS_OF = """
+WITH h AS (
+    SELECT source, kind, arg_max(complete_through, (attempted_at, seq)) AS complete_through,
+           arg_max(last_success, (attempted_at, seq)) AS last_success, arg_max(last_error, (attempted_at, seq)) AS last_error,
+           arg_max(consecutive_failures, (attempted_at, seq)) AS consecutive_failures
+    FROM sync_history WHERE attempted_at <= ? GROUP BY source, kind
+)
+SELECT * FROM h
+UNION ALL
+SELECT s.source, s.kind, s.complete_through, s.last_success, s.last_error, s.consecutive_failures
+FROM sync_state s
+WHERE coalesce(s.last_attempt <= ?, TRUE)
+  AND NOT EXISTS (SELECT 1 FROM sync_history x WHERE x.source = s.source AND x.kind = s.kind)
+ORDER BY source, kind
+"""
 
 
 def _ago(delta: timedelta) -> str:
@@ -29,8 +50,8 @@ def _ago(delta: timedelta) -> str:
 
 
 @DETECTORS.register("stale_data")
-class StaleData:
-    resolution = "state"
+class StaleData(DetectorBase):
+    resolution = "hour"
 
     @dataclass(frozen=True)
     class Options:
@@ -38,14 +59,12 @@ class StaleData:
         failures: int = 3
         critical_factor: int = 3
 
-    def run(self, store: Any, config: Any, options: "StaleData.Options", now: datetime) -> list[Finding]:
+    def run(self, history: History, config: Any, options: "StaleData.Options", now: datetime) -> list[Finding]:
         o = options
         sources = {s.name: s for s in config.sources if s.enabled}
         if not sources:
             return []
-        rows = store.conn.execute(
-            "SELECT source, kind, complete_through, last_success, last_error, consecutive_failures "
-            "FROM sync_state ORDER BY source, kind").fetchall()
+        rows = history.conn.execute(AS_OF, [now, now]).fetchall()
         out = []
         for source, kind, through, last_ok, last_error, fails in rows:
             sc = sources.get(source)

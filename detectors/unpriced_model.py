@@ -13,7 +13,9 @@ from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from spendwatch.contracts import DetectorBase
 from spendwatch.findings import Finding
+from spendwatch.history import History
 
 from . import DETECTORS
 from ._data import steps_seeing, ts_lit
@@ -23,30 +25,30 @@ TOKENS = "coalesce(input_tokens, 0) + coalesce(output_tokens, 0)"
 
 
 @DETECTORS.register("unpriced_model")
-class UnpricedModel:
+class UnpricedModel(DetectorBase):
     resolution = "hour"
 
     @dataclass(frozen=True)
     class Options:
         window: timedelta = timedelta(days=7)
 
-    def fire_times(self, store: Any, config: Any, options: "UnpricedModel.Options", times: list[datetime]) -> list[datetime]:
+    def fire_times(self, history: History, config: Any, options: "UnpricedModel.Options", times: list[datetime]) -> list[datetime]:
         """For backtests: only steps at which new unpriced rows become visible can bring a new finding."""
-        vis = [r[0] for r in store.conn.execute(
+        vis = [r[0] for r in history.conn.execute(
             f"""SELECT DISTINCT greatest(period_end, ts + INTERVAL 1 MICROSECOND) FROM records
                 WHERE record_type = 'usage' AND cost_usd IS NULL AND {TOKENS} > 0
                   AND ts < {ts_lit(max(times))} AND ts >= {ts_lit(min(times) - options.window)}""").fetchall()]
         return steps_seeing(times, vis)
 
-    def run(self, store: Any, config: Any, options: "UnpricedModel.Options", now: datetime) -> list[Finding]:
+    def run(self, history: History, config: Any, options: "UnpricedModel.Options", now: datetime) -> list[Finding]:
         lo, hi = now - options.window, now
         base = (f"FROM records WHERE record_type = 'usage' AND cost_usd IS NULL AND {TOKENS} > 0 "
                 f"AND ts >= {ts_lit(lo)} AND ts < {ts_lit(hi)} AND period_end <= {ts_lit(hi)}")
-        rows = store.conn.execute(
+        rows = history.conn.execute(
             f"""SELECT provider, coalesce(model, '(unknown model)') AS model, sum({TOKENS}), sum(coalesce(requests, 0)),
                        min(ts), max(period_end), count(DISTINCT source)
                 {base} GROUP BY ALL ORDER BY ALL""").fetchall()
-        keys = store.conn.execute(
+        keys = history.conn.execute(
             f"""SELECT provider, coalesce(model, '(unknown model)'), api_key_id, sum({TOKENS}) AS t
                 {base} AND api_key_id IS NOT NULL GROUP BY ALL ORDER BY 1, 2, t DESC, 3""").fetchall()
         out = []

@@ -11,7 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from spendwatch.config import load_config  # noqa: E402
+from spendwatch.app import load_config  # noqa: E402
 from spendwatch.web.serve import ListenPolicy, WebServer  # noqa: E402
 
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -6,12 +6,13 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Literal, Sequence, TextIO
 
+from spendwatch.contracts import SinkBase
+from spendwatch.delivery import DeliveryOptions
 from spendwatch.findings import Finding
+from spendwatch.notice import Notice, with_budget
+from spendwatch.notice import render_text as _render
 
 from . import SINKS
-from ._base import DeliveryOptions
-from ._notice import Notice, with_budget
-from ._notice import render_text as _render
 
 
 def render_text(findings: Sequence[Finding | Notice], config: Any = None) -> str:
@@ -20,11 +21,13 @@ def render_text(findings: Sequence[Finding | Notice], config: Any = None) -> str
 
 
 @SINKS.register("console")
-class ConsoleSink:
+class ConsoleSink(SinkBase):
     @dataclass(frozen=True, kw_only=True)
     class Options(DeliveryOptions):
         stream: Literal["stdout", "stderr"] = "stdout"
         max_alerts: int = 1000
+
+    supports_digest = True
 
     def __init__(self, config: Any, out: TextIO | None = None) -> None:
         self.config = config

@@ -1,6 +1,6 @@
 """Email sink (standard library smtplib): one multipart text + HTML message per delivery run.
 
-Config (DESIGN.md): `host`, `port`, `security` = starttls | ssl | none, `username_env`, `password_env`
+Config (docs/design.md): `host`, `port`, `security` = starttls | ssl | none, `username_env`, `password_env`
 (or `_file`), `from`, `to`. Extra: `ca_file` trusts a private CA (an internal relay, or the tests'
 self-signed certificate) in addition to nothing else: when set, only that CA is trusted.
 
@@ -18,14 +18,15 @@ import html
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Optional, Sequence
 
-from spendwatch.config import Secret
+from spendwatch.contracts import SinkBase
+from spendwatch.delivery import DeliveryOptions
 from spendwatch.errors import PermanentSinkError, RetryableSinkError
 from spendwatch.findings import Finding
+from spendwatch.notice import Notice, driver_lines, figures, headline, period_text, render_text, subject, summary
 from spendwatch.redact import redact
+from spendwatch.values import Secret
 
 from . import SINKS
-from ._base import DeliveryOptions
-from ._notice import Notice, driver_lines, figures, headline, period_text, render_text, subject, summary
 
 if TYPE_CHECKING:  # smtplib, ssl and email are imported when sending: config validation imports every sink
     import ssl
@@ -35,7 +36,7 @@ SEVERITY_COLOUR = {"critical": "#c62828", "warning": "#ef6c00", "info": "#1565c0
 
 
 @SINKS.register("email")
-class EmailSink:
+class EmailSink(SinkBase):
     @dataclass(frozen=True, kw_only=True)
     class Options(DeliveryOptions):
         host: str
@@ -53,6 +54,8 @@ class EmailSink:
                 raise ValueError("to: at least one recipient")
             if (self.username is None) != (self.password is None):
                 raise ValueError("give both username_env and password_env (or neither, for a relay without login)")
+
+    supports_digest = True
 
     def __init__(self, config: Any) -> None:
         self.name = config.name

@@ -1,6 +1,6 @@
 """Slack sink (slack-sdk): an incoming webhook, or a bot token posting with chat.postMessage.
 
-Config (DESIGN.md): `webhook_url_env`/`webhook_url_file` for an incoming webhook, *or* `token_env`/
+Config (docs/design.md): `webhook_url_env`/`webhook_url_file` for an incoming webhook, *or* `token_env`/
 `token_file` + `channel` (+ `base_url`, default https://slack.com/api/, pointed at a local server in
 tests) for a bot. A message is Block Kit: a header, one section per alert (what and how much, observed vs
 expected/budget, the period), the drivers as context, "and N more" past the cap, and a plain-text `text`
@@ -24,14 +24,15 @@ from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 from urllib.parse import urlsplit
 
-from spendwatch.config import Secret
+from spendwatch.contracts import SinkBase
+from spendwatch.delivery import DeliveryOptions
 from spendwatch.errors import PermanentSinkError, RetryableSinkError
 from spendwatch.findings import Finding
+from spendwatch.notice import Notice, driver_lines, figures, headline, period_text, render_text, summary
 from spendwatch.redact import redact, register_secret
+from spendwatch.values import Secret
 
 from . import SINKS
-from ._base import DeliveryOptions
-from ._notice import Notice, driver_lines, figures, headline, period_text, render_text, summary
 
 SLACK_BLOCK_LIMIT = 50   # Slack refuses messages with more blocks
 PER_ALERT_BLOCKS = 3     # section, context (drivers), divider
@@ -45,7 +46,7 @@ _sdk_log.setLevel(logging.CRITICAL)
 
 
 @SINKS.register("slack")
-class SlackSink:
+class SlackSink(SinkBase):
     @dataclass(frozen=True, kw_only=True)
     class Options(DeliveryOptions):
         webhook_url: Optional[Secret] = None   # webhook_url_env / webhook_url_file: an incoming webhook
@@ -62,6 +63,8 @@ class SlackSink:
             if self.max_alerts * PER_ALERT_BLOCKS + 4 > SLACK_BLOCK_LIMIT:
                 raise ValueError(f"max_alerts at most {(SLACK_BLOCK_LIMIT - 4) // PER_ALERT_BLOCKS} for Slack "
                                  f"(a message holds {SLACK_BLOCK_LIMIT} blocks)")
+
+    supports_digest = True
 
     def __init__(self, config: Any) -> None:
         self.name = config.name

@@ -26,13 +26,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Optional, Sequence
 
-from spendwatch.config import Secret
+from spendwatch.contracts import SinkBase
+from spendwatch.delivery import DeliveryOptions
 from spendwatch.errors import PermanentSinkError, RetryableSinkError
 from spendwatch.findings import Finding, iso
+from spendwatch.notice import Notice, summary
+from spendwatch.values import Secret
 
 from . import SINKS
-from ._base import DeliveryOptions
-from ._notice import Notice, summary
 
 SIGNATURE_HEADER = "X-Spendwatch-Signature"
 DELIVERY_HEADER = "X-Spendwatch-Delivery"
@@ -50,13 +51,15 @@ def verify(secret: bytes, body: bytes, header: str) -> bool:
 
 
 @SINKS.register("webhook")
-class WebhookSink:
+class WebhookSink(SinkBase):
     @dataclass(frozen=True, kw_only=True)
     class Options(DeliveryOptions):
         url: Secret                               # url_env / url_file
         secret: Optional[Secret] = None           # secret_env / secret_file: HMAC-SHA256 key
         headers: dict[str, Any] = field(default_factory=dict)  # extra static headers (no secrets here)
         max_alerts: int = 100
+
+    supports_digest = True
 
     def __init__(self, config: Any) -> None:
         self.name = config.name

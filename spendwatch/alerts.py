@@ -26,17 +26,20 @@ from __future__ import annotations
 
 import json
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Iterable, Optional
 
-from .config import SEVERITY_RANK, Config, SinkConfig
-from .errors import PermanentSinkError, RetryableSinkError, SinkError
+from .config import Config, SinkConfig
+from .delivery import fan_out, option
+from .errors import PermanentSinkError, SecretMissing, SinkError
 from .findings import Finding, money_str
-from .redact import redact
+from .notice import Notice, notices, with_budget
+from .redact import redact, register_secret
+from .store import Store
 from .timeutil import utcnow
+from .values import at_least, severity_rank
 
 log = logging.getLogger("spendwatch.alerts")
 
@@ -45,7 +48,7 @@ RowKey = tuple[str, str, int, str, int, str]  # alert_id, sink, episode, notice,
 
 
 def level(step: int, severity: str) -> Level:
-    return (int(step), SEVERITY_RANK.get(severity, 0))
+    return (int(step), severity_rank(severity))
 
 
 @dataclass
@@ -67,13 +70,14 @@ def deliver(config: Config, findings: list[Finding], now: datetime) -> list[str]
     wall = utcnow()
     register_secrets(config)
     with _writer(config) as store, store.transaction() as conn:
+        expire_removed_sinks(conn, config, wall)
         current, resolved = record_findings(conn, findings, now)
         for sc in config.sinks:
             queue_notices(conn, sc, current, resolved, wall)
         batches = [b for b in (claim(conn, config, sc, wall) for sc in config.sinks) if b.rows]
     if not batches:
         return []
-    send_all(batches)
+    send_all(config, batches)
     with _writer(config) as store, store.transaction() as conn:
         record_outcomes(conn, batches, utcnow())
     return [problem_line(b) for b in batches if b.error is not None]
@@ -82,11 +86,8 @@ def deliver(config: Config, findings: list[Finding], now: datetime) -> list[str]
 def register_secrets(config: Config) -> None:
     """Read every configured secret once so redaction knows all of them before any sink can fail (a
     server may echo a value in an error; a missing secret is reported by the sink that needs it)."""
-    from .errors import SecretMissing
 
     from urllib.parse import urlsplit
-
-    from .redact import register_secret
 
     for secret in config.secrets():
         try:
@@ -101,10 +102,18 @@ def register_secrets(config: Config) -> None:
 
 
 def _writer(config: Config) -> Any:
-    from .store import Store
+    return Store.open_for(config)
 
-    return Store.open(config.store.path, read_only=False, lock_timeout=config.store.lock_timeout.total_seconds(),
-                      allocation=config.allocation)
+
+def expire_removed_sinks(conn: Any, config: Config, wall: datetime) -> None:
+    """Notices queued for a sink that is no longer configured can never go out: mark them expired, with the
+    reason, instead of leaving them pending forever (`status` and the `alerts` view show them as expired).
+    A sink configured again under the same name starts afresh; expired notices are not revived."""
+    conn.execute(
+        """UPDATE alert_deliveries SET error_kind = 'expired', last_attempt_at = ?,
+               last_error = 'sink ' || sink || ' is no longer configured; notice expired undelivered'
+           WHERE delivered_at IS NULL AND error_kind IS DISTINCT FROM 'expired' AND NOT list_contains(?, sink)""",
+        [wall, [sc.name for sc in config.sinks]])
 
 
 def problem_line(b: SinkBatch) -> str:
@@ -184,9 +193,8 @@ def queue_notices(conn: Any, sc: SinkConfig, current: dict[str, Current], resolv
     rows = conn.execute(
         """SELECT alert_id, episode, notice, step, severity, delivered_at IS NOT NULL FROM alert_deliveries
            WHERE sink = ? AND list_contains(?, alert_id)""", [sc.name, keys]).fetchall()
-    floor = SEVERITY_RANK[sc.min_severity]
     for key, cur in current.items():
-        if SEVERITY_RANK.get(cur.severity, 0) < floor:
+        if not at_least(cur.severity, sc.min_severity):
             log.debug("sink=%s alert=%s skip=below_min_severity", sc.name, key)
             continue
         mine = [r for r in rows if r[0] == key and r[2] == "firing"]
@@ -216,12 +224,10 @@ def queue_notices(conn: Any, sc: SinkConfig, current: dict[str, Current], resolv
 
 def lease(options: Any) -> timedelta:
     """How long a claim protects a notice: longer than the slowest possible send of this sink."""
-    from sinks._base import option
-
     timeout = option(options, "timeout")
     retries = int(option(options, "retries"))  # type: ignore[call-overload]
     wait = option(options, "retry_wait")
-    return timedelta(seconds=60) + (retries + 1) * 4 * timeout + wait * (2 ** retries)  # type: ignore[operator]
+    return timedelta(seconds=60) + (retries + 1) * 4 * timeout + wait * (2 ** retries)
 
 
 _PENDING = """
@@ -232,14 +238,13 @@ _PENDING = """
                    AND p.episode = d.episode AND p.notice = 'firing' AND p.delivered_at IS NOT NULL) AS escalated
     FROM alert_deliveries d JOIN alert_log a USING (alert_id)
     WHERE d.sink = ? AND d.delivered_at IS NULL AND (d.claimed_at IS NULL OR d.claimed_at < ?)
+      AND d.error_kind IS DISTINCT FROM 'expired'
     ORDER BY d.alert_id, d.notice
 """
 
 
 def claim(conn: Any, config: Config, sc: SinkConfig, wall: datetime) -> SinkBatch:
     """Take every undelivered notice of this sink (this run's and earlier runs') for sending now."""
-    from sinks._notice import Notice, notices, with_budget
-
     cutoff = wall - lease(sc.options)
     batch = SinkBatch(sc)
     items = []
@@ -262,27 +267,20 @@ def claim(conn: Any, config: Config, sc: SinkConfig, wall: datetime) -> SinkBatc
 # ------------------------------------------------------------------------------------------- 2. send
 
 
-def send_all(batches: list[SinkBatch]) -> None:
-    """Each sink in its own thread: a sink that hangs until its timeout delays no other sink."""
-    with ThreadPoolExecutor(max_workers=max(1, len(batches)), thread_name_prefix="sink") as pool:
-        list(pool.map(send_batch, batches))
-
-
-def send_batch(b: SinkBatch) -> None:
-    from sinks import SINKS
-    from sinks._base import with_retries
-
-    name = b.sink.name
-    try:
-        sink = SINKS.get(b.sink.type)(b.sink)
-        with_retries(name, b.sink.options, lambda: sink.send(b.notices))
-        log.info("sink=%s delivered=%d", name, len(b.notices))
-    except SinkError as exc:
+def send_all(config: Config, batches: list[SinkBatch]) -> None:
+    """Each sink in its own thread (spendwatch.delivery.fan_out): a sink that hangs delays no other."""
+    errors = fan_out(config.plugins, [(b.sink, _sender(b)) for b in batches])
+    for b, exc in zip(batches, errors, strict=True):
         b.error = exc
-        log.info("sink=%s error_kind=%s queued=%d error=%s", name, _kind(exc), len(b.rows), redact(str(exc)))
-    except Exception as exc:  # never let one sink's bug stop the others; keep its alerts queued
-        b.error = RetryableSinkError(name, f"unexpected {type(exc).__name__}: {redact(str(exc))[:200]}")
-        log.exception("sink=%s crashed", name)
+        if exc is None:
+            log.info("sink=%s delivered=%d", b.sink.name, len(b.notices))
+        else:
+            log.info("sink=%s error_kind=%s queued=%d error=%s", b.sink.name, _kind(exc), len(b.rows),
+                     redact(str(exc)))
+
+
+def _sender(b: SinkBatch) -> Any:
+    return lambda sink: sink.send(b.notices)
 
 
 def _kind(exc: SinkError) -> str:
@@ -306,8 +304,6 @@ def record_outcomes(conn: Any, batches: list[SinkBatch], wall: datetime) -> None
 
 def open_alerts(conn: Any, config: Any = None) -> list[Any]:
     """Open alerts as notices, most severe first (the digest lists them)."""
-    from sinks._notice import Notice, notices, with_budget
-
     out = []
     for r in conn.execute("""SELECT alert_id, detector, severity, step, scope, period_start, period_end, message,
                                     observed, expected, threshold, drivers, first_seen

@@ -9,7 +9,6 @@ so.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from typing import Any, Optional
 
@@ -32,7 +31,7 @@ class Ctx:
         self._config: Any = None
 
     def config(self, *, required: bool = True) -> Any:
-        from .config import find_config_path, load_config, minimal_config
+        from .config_schema import find_config_path, minimal_config  # the schema alone: no validator, no plugins
         from .errors import ConfigError
 
         if self._config is None:
@@ -40,30 +39,25 @@ class Ctx:
                 path = find_config_path(self.config_path)
             except ConfigError:
                 if self.store_path and not required:
-                    self._config = minimal_config(self.store_path)
+                    self._config = minimal_config(self.store_path)  # no plugins: nothing configured uses one
                     return self._config
                 raise
-            cfg = load_config(path)
-            if self.store_path:
-                from dataclasses import replace
+            from .app import load_config  # the plugin registries: only where a config file names plugins
 
-                cfg = replace(cfg, store=replace(cfg.store, path=self.store_path))
-            self._config = cfg
+            self._config = load_config(path).with_store(self.store_path)
         return self._config
 
     def reader(self) -> Any:
         from .store import Store
 
         cfg = self.config(required=False)
-        return Store.open(cfg.store.path, read_only=True, lock_timeout=cfg.store.lock_timeout.total_seconds(),
-                          allocation=cfg.allocation)
+        return Store.open_for(cfg, read_only=True)
 
     def writer(self) -> Any:
         from .store import Store
 
         cfg = self.config(required=False)
-        return Store.open(cfg.store.path, read_only=False, lock_timeout=cfg.store.lock_timeout.total_seconds(),
-                          allocation=cfg.allocation)
+        return Store.open_for(cfg)
 
 
 class SpendwatchGroup(click.Group):
@@ -147,18 +141,20 @@ def sql(obj: Ctx, query: str, fmt: str) -> None:
     from .errors import ReadOnlyViolation, SpendwatchError
     from .output import render
 
-    try:
-        statements = duckdb.extract_statements(query)
-    except duckdb.Error as exc:
-        raise SpendwatchError(f"SQL error: {str(exc).splitlines()[0]}") from None
-    if not statements:
-        raise SpendwatchError("empty query")
-    for st in statements:
-        kind = st.type.name
-        if kind not in ALLOWED_SQL:
-            raise ReadOnlyViolation(f"refused: {kind} statements are not allowed; `spendwatch sql` is read-only "
-                                    "(SELECT and EXPLAIN only)")
     with obj.reader() as store:
+        # Parsed by the store's own connection: duckdb.extract_statements would start a second, default
+        # database instance (~60 ms of a ~300 ms command).
+        try:
+            statements = store.conn.extract_statements(query)
+        except duckdb.Error as exc:
+            raise SpendwatchError(f"SQL error: {str(exc).splitlines()[0]}") from None
+        if not statements:
+            raise SpendwatchError("empty query")
+        for st in statements:
+            kind = st.type.name
+            if kind not in ALLOWED_SQL:
+                raise ReadOnlyViolation(f"refused: {kind} statements are not allowed; `spendwatch sql` is read-only "
+                                        "(SELECT and EXPLAIN only)")
         store.conn.execute("SET enable_external_access = false")
         store.conn.execute("SET lock_configuration = true")
         try:
@@ -240,7 +236,8 @@ def collect(obj: Ctx, sources: tuple[str, ...], since: Any, until: Any) -> None:
 @click.pass_obj
 def detect(obj: Ctx, at: Any, as_json: bool, no_send: bool) -> None:
     """Run every detector as of --at and deliver new alerts (unless --no-send)."""
-    from .detect import deliver, run_detectors
+    from .alerts import deliver
+    from .detect import run_detectors
     from .timeutil import utcnow
 
     cfg = obj.config()
@@ -266,14 +263,15 @@ def detect(obj: Ctx, at: Any, as_json: bool, no_send: bool) -> None:
 @click.option("--at", callback=_instant, metavar="T", help="As of T (default now): the digest covers the day before.")
 @click.option("--chart", "chart_path", metavar="PATH", type=click.Path(dir_okay=False),
               help="Also write the 30-day PNG chart to PATH.")
+@click.option("--force", is_flag=True, help="With --send: send again to sinks that already had this day's digest.")
 @click.pass_obj
-def digest(obj: Ctx, send: bool, at: Any, chart_path: Optional[str]) -> None:
+def digest(obj: Ctx, send: bool, at: Any, chart_path: Optional[str], force: bool) -> None:
     """The daily digest: yesterday's spend, budgets to date, open alerts, a 30-day chart."""
     from .digest import run_digest
     from .timeutil import utcnow
 
     cfg = obj.config()
-    result = run_digest(cfg, at or utcnow(), send)
+    result = run_digest(cfg, at or utcnow(), send, force=force)
     if chart_path and result.digest.chart_png:
         with open(chart_path, "wb") as fh:
             fh.write(result.digest.chart_png)
@@ -282,6 +280,8 @@ def digest(obj: Ctx, send: bool, at: Any, chart_path: Optional[str]) -> None:
         return
     for name in result.sent:
         click.echo(f"digest sent to {name}")
+    for name in result.already_sent:
+        click.echo(f"digest for {result.digest.day} already sent to {name} (--force sends it again)")
     for p in result.problems:
         click.echo(f"spendwatch: {p}", err=True)
     if result.problems:
@@ -394,7 +394,7 @@ def run(obj: Ctx) -> None:
               help="Address to serve on (default: [web] listen, else 127.0.0.1:8787). A non-loopback address "
                    "needs [web] token_env.")
 @click.pass_obj
-def web(obj: Ctx, listen: Optional[str]) -> None:
+def web(obj: Ctx, listen: str | None) -> None:
     """Serve the read-only web dashboard: Overview, Breakdown, Alerts, Sources, Chargeback."""
     from .web.serve import run_web
 

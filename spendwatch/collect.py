@@ -1,49 +1,93 @@
 """One collection pass: for each source and each of its datasets, pull the revision window and replace it.
 
-Why fetch-then-write: a collector materialises a whole window before the store is opened, so an HTTP
-failure on page 7 never touches the store (the window stays as it was) and the daemon holds the DuckDB
-lock only for the write itself. Backfills (`--since`) go per UTC day, committing each, so an interrupted
-backfill resumes from sync_state instead of starting over.
+Why fetch-then-write: a collector materialises a whole window before it is written, so an HTTP failure on
+page 7 never touches the store (the window stays as it was). Backfills (`--since`) go per UTC day,
+committing each day in its own transaction, so an interrupted backfill resumes from sync_state instead of
+starting over.
+
+Why batches: a transaction costs milliseconds whatever it holds, so a backfill writes the days it fetched
+in batches (up to BACKFILL_BATCH_DAYS days, BACKFILL_BATCH_SECONDS of fetching or BACKFILL_BATCH_ROWS rows) as one window replace
+that advances sync_state to the batch's end. Each day is still all-or-nothing; a crash loses at most the
+unwritten batch, which the next run fetches again. A fetch that fails writes the days already fetched
+first, so only the failing day is retried.
+
+Why a held writer: opening the store (lock, migration check, views) costs far more than writing a day of
+rows, so a backfill keeps one read-write connection across its day-chunks and lets it go every
+`BACKFILL_HOLD` seconds, so that readers (`spendwatch sql`, the dashboard), which wait for the lock with
+backoff, get in between. A regular pass (no `--since`) opens the store only for each write, because the
+daemon must not keep readers out while it waits on a slow provider.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
-from dataclasses import dataclass, field
+import threading
+import time
+from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Any, Callable, Optional
 
 from .config import Config, SourceConfig
-from .errors import SpendwatchError
+from .contracts import Collector, SourceOutcome
+from .errors import SpendwatchError, StoreLocked
 from .store import Store, Window
 from .timeutil import utcnow
 
 log = logging.getLogger("spendwatch.collect")
 
+BACKFILL_HOLD = 3.0  # seconds a backfill keeps the writer before letting readers in
+BACKFILL_BATCH_DAYS = 31  # a backfill writes up to this many fetched days in one transaction…
+# …or what it fetched in this long (SPENDWATCH_BACKFILL_BATCH_SECONDS overrides it, e.g. for tests)…
+BACKFILL_BATCH_SECONDS = float(os.environ.get("SPENDWATCH_BACKFILL_BATCH_SECONDS", "5"))
+BACKFILL_BATCH_ROWS = 200_000  # …or this many rows (memory), whichever comes first
 
-@dataclass
-class SourceOutcome:
-    source: str
-    ok: bool
-    rows: int = 0
-    windows: int = 0
-    error: Optional[str] = None
-    notes: list[str] = field(default_factory=list)
+
+class HeldWriter:
+    """One read-write connection reused across writes, released when held longer than `hold` seconds
+    (hold=0: released after every write). Each write is still its own transaction."""
+
+    def __init__(self, config: Config, hold: float) -> None:
+        self.config = config
+        self.hold = hold
+        self._cm: Optional[AbstractContextManager[Store]] = None
+        self._store: Optional[Store] = None
+        self._since = 0.0
+
+    def store(self) -> Store:
+        if self._store is None:
+            self._cm = Store.open_for(self.config)
+            self._store = self._cm.__enter__()
+            self._since = time.monotonic()
+        return self._store
+
+    def written(self) -> None:
+        """After a write: let go of the lock if it has been held long enough."""
+        if self._store is not None and time.monotonic() - self._since >= self.hold:
+            self.release()
+
+    def release(self) -> None:
+        if self._cm is not None:
+            cm, self._cm, self._store = self._cm, None, None
+            cm.__exit__(None, None, None)
+
+    def __enter__(self) -> HeldWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
 
 
 def open_writer(config: Config) -> Any:
-    return Store.open(config.store.path, read_only=False,
-                      lock_timeout=config.store.lock_timeout.total_seconds(), allocation=config.allocation)
+    return Store.open_for(config)
 
 
-def build_collector(source: SourceConfig, prices: Any = ()) -> Any:
+def build_collector(config: Config, source: SourceConfig) -> Collector:
     """Instantiate a source's collector; collectors that estimate money get the [[prices]] overrides."""
-    from collector import COLLECTORS
-
-    coll = COLLECTORS.get(source.type)(source)
-    if prices and hasattr(coll, "use_prices"):
-        coll.use_prices(prices)
+    coll = config.plugins.collectors.get(source.type)(source)  # type: ignore[call-arg]  # Protocols have no __init__
+    if config.prices:
+        coll.use_prices(config.prices)
     return coll
 
 
@@ -54,65 +98,106 @@ def collect_source(config: Config, source: SourceConfig, *, since: Optional[date
     now = now or utcnow()
     outcome = SourceOutcome(source.name, ok=True)
     try:
-        coll = build_collector(source, getattr(config, "prices", ()))
+        coll = build_collector(config, source)
     except SpendwatchError as exc:
         return _fail(config, source, outcome, str(exc))
-    hook = getattr(coll, "collect", None)
-    if callable(hook):  # sources that are not API windows (e.g. `files`) run their own pass
-        try:
-            return hook(config, source, now)
-        except SpendwatchError as exc:
-            return _fail(config, source, outcome, str(exc), kinds=coll.kinds)
-        finally:
-            coll.close()
     try:
-        for kind in coll.kinds:
-            end = min(until or now, now)
-            if since is not None:
-                start = since
-            else:
-                with Store.open(config.store.path, read_only=False,
-                                lock_timeout=config.store.lock_timeout.total_seconds(),
-                                allocation=config.allocation) as st:
-                    ct = st.complete_through(source.name, kind)
-                start = (min(ct, end) if ct else end) - source.lookback
-            if start >= end:
-                continue
-            planned = coll.plan(kind, Window(start, end), now)
-            if planned is None:
-                continue
-            chunks = list(planned.days()) if since is not None else [planned]
-            for i, chunk in enumerate(chunks):
-                if progress:
-                    progress(f"{source.name}/{kind}", i, len(chunks))
-                rows = list(coll.fetch(kind, chunk))
-                with open_writer(config) as st:
-                    outcome.rows += st.replace_window(source.name, kind, chunk, rows, advance_to=chunk.end)
-                outcome.windows += 1
-            notes = getattr(coll, "notes", None)
-            if notes:
-                outcome.notes.extend(notes)
-        after = getattr(coll, "after_collect", None)
-        if after:
-            with open_writer(config) as st:
-                after(st, now)
-        with open_writer(config) as st:
+        own = coll.collect(config, source, now)  # sources that are not API windows (`files`) run their own pass
+    except SpendwatchError as exc:
+        coll.close()
+        return _fail(config, source, outcome, str(exc), kinds=coll.kinds, busy=isinstance(exc, StoreLocked))
+    if own is not None:
+        coll.close()
+        return own
+    try:
+        with HeldWriter(config, hold=BACKFILL_HOLD if since is not None else 0.0) as writer:
+            _collect_windows(config, source, coll, outcome, writer, since, until, now, progress)
+            t = time.monotonic()
+            st = writer.store()
+            coll.after_collect(st, now)
             for kind in coll.kinds:
                 st.mark_attempt(source.name, kind, ok=True, at=now)
-        log.info("collect ok source=%s rows=%d windows=%d", source.name, outcome.rows, outcome.windows)
+            writer.release()
+            outcome.store_seconds += time.monotonic() - t
+        log.info("collect ok source=%s rows=%d windows=%d store_s=%.3f", source.name, outcome.rows, outcome.windows,
+                 outcome.store_seconds)
         return outcome
     except SpendwatchError as exc:
-        return _fail(config, source, outcome, str(exc), kinds=getattr(coll, "kinds", ("usage",)))
+        return _fail(config, source, outcome, str(exc), kinds=coll.kinds, busy=isinstance(exc, StoreLocked))
     finally:
-        close = getattr(coll, "close", None)
-        if close:
-            close()
+        coll.close()
+
+
+def _collect_windows(config: Config, source: SourceConfig, coll: Collector, outcome: SourceOutcome,
+                     writer: HeldWriter, since: Optional[datetime], until: Optional[datetime], now: datetime,
+                     progress: Optional[Callable[[str, int, int], None]]) -> None:
+    """Every dataset of one source: plan the window, fetch it chunk by chunk, replace each chunk."""
+    for kind in coll.kinds:
+        end = min(until or now, now)
+        if since is not None:
+            start = since
+        else:
+            t = time.monotonic()
+            ct = writer.store().complete_through(source.name, kind)
+            writer.written()
+            outcome.store_seconds += time.monotonic() - t
+            start = (min(ct, end) if ct else end) - source.lookback
+        if start >= end:
+            continue
+        planned = coll.plan(kind, Window(start, end), now)
+        if planned is None:
+            continue
+        chunks = list(planned.days()) if since is not None else [planned]
+        batch = Batch(source.name, kind, writer, outcome, max_days=BACKFILL_BATCH_DAYS if since is not None else 1)
+        for i, chunk in enumerate(chunks):
+            if progress:
+                progress(f"{source.name}/{kind}", i, len(chunks))
+            try:
+                rows = list(coll.fetch(kind, chunk))
+            except SpendwatchError:
+                batch.flush()  # keep the days already fetched; the failing one is retried next run
+                raise
+            batch.add(chunk, rows)
+        batch.flush()
+        outcome.notes.extend(coll.notes)
+
+
+class Batch:
+    """Consecutive fetched windows of one (source, kind), written as one window replace."""
+
+    def __init__(self, source: str, kind: str, writer: HeldWriter, outcome: SourceOutcome, max_days: int) -> None:
+        self.source, self.kind, self.writer, self.outcome, self.max_days = source, kind, writer, outcome, max_days
+        self.windows: list[Window] = []
+        self.rows: list[dict[str, Any]] = []
+        self.started = 0.0
+
+    def add(self, window: Window, rows: list[dict[str, Any]]) -> None:
+        if not self.windows:
+            self.started = time.monotonic()
+        self.windows.append(window)
+        self.rows.extend(rows)
+        if (len(self.windows) >= self.max_days or len(self.rows) >= BACKFILL_BATCH_ROWS
+                or time.monotonic() - self.started >= BACKFILL_BATCH_SECONDS):
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.windows:
+            return
+        whole = Window(self.windows[0].start, self.windows[-1].end)
+        t = time.monotonic()
+        self.outcome.rows += self.writer.store().replace_window(self.source, self.kind, whole, self.rows,
+                                                                advance_to=whole.end)
+        self.writer.written()
+        self.outcome.store_seconds += time.monotonic() - t
+        self.outcome.windows += len(self.windows)
+        self.windows, self.rows = [], []
 
 
 def _fail(config: Config, source: SourceConfig, outcome: SourceOutcome, message: str,
-          kinds: tuple[str, ...] = ("usage",)) -> SourceOutcome:
+          kinds: tuple[str, ...] = ("usage",), busy: bool = False) -> SourceOutcome:
     outcome.ok = False
     outcome.error = message
+    outcome.store_busy = busy
     # info, not error: the caller reports the failure once (the CLI as one stderr line, the daemon in its log)
     log.info("collect failed source=%s error=%s", source.name, message)
     try:
@@ -128,8 +213,20 @@ def collect_all(config: Config, names: list[str], *, since: Optional[datetime] =
                 until: Optional[datetime] = None, progress: bool = False) -> list[SourceOutcome]:
     """Every named (or every enabled) source, independently: one failing does not stop the others."""
     sources = [config.source(n) for n in names] if names else [s for s in config.sources if s.enabled]
+    warm_columnar()
     bar = _progress_printer() if progress and since is not None and sys.stderr.isatty() else None
     return [collect_source(config, s, since=since, until=until, progress=bar) for s in sources]
+
+
+def warm_columnar() -> None:
+    """Start pyarrow's one-time set-up (its first array conversion imports pandas, ~0.5 s) in a background
+    thread, so that it overlaps the first HTTP fetches instead of delaying the first write."""
+    def warm() -> None:
+        import pyarrow as pa
+
+        pa.array([0], type=pa.int64())
+
+    threading.Thread(target=warm, name="warm-arrow", daemon=True).start()
 
 
 def _progress_printer() -> Callable[[str, int, int], None]:

@@ -40,7 +40,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Optional
 
-from .config import Config, SourceConfig, parse_config
+from .app import parse_config
+from .config import Config, SourceConfig
 from .errors import ConfigError, SpendwatchError
 from .logs import set_level, setup_logging
 from .metrics import DaemonState

@@ -78,8 +78,8 @@ def _sources_toml(fleet: Any) -> str:
 def run_demo(directory: str) -> None:
     import os
 
+    from .app import load_config
     from .collect import collect_all
-    from .config import load_config
     from .demo_data import demo_config, demo_rows
     from .detect import run_detectors
     from .fakes import Fleet

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Iterator
 
-from .timeutil import UTC, day_start, utcnow
+from .timeutil import day_start, utcnow
 
 M = Decimal(1_000_000)
 

@@ -1,40 +1,48 @@
 """Running detectors (now, or replayed for a backtest) and handing findings to delivery.
 
 Findings are sorted by (detector, key) so that `detect --at T --json` is byte-identical for the same store
-and T.
+and T. A detector that raises does not take the run down: its failure becomes a `detector_error` finding
+of its own (warning, one alert per failing detector and UTC day) and the other detectors' findings stand.
 """
 
 from __future__ import annotations
 
 import logging
+from functools import partial
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Callable
 
-from .config import SEVERITY_RANK, Config
+from .config import Config
+from .contracts import Detector, options_of
 from .findings import Finding
+from .history import History, today
+from .redact import redact
+from .store import Store
+from .timeutil import day_start
 
 log = logging.getLogger("spendwatch.detect")
 
 
-def enabled_detectors(config: Config) -> list[tuple[str, Any, Any]]:
-    from detectors import DETECTORS
+Enabled = list[tuple[str, type[Detector], Any]]
 
-    out = []
-    for name, cls in DETECTORS.items():
+
+def enabled_detectors(config: Config) -> Enabled:
+    """Every registered detector not switched off, with its options (the defaults when not configured)."""
+    out: Enabled = []
+    for name, cls in config.plugins.detectors.items():
         dc = config.detectors.get(name)
         if dc is not None and not dc.enabled:
             continue
-        opts = dc.options if dc is not None else (cls.Options() if hasattr(cls, "Options") else None)
-        out.append((name, cls, opts))
+        out.append((name, cls, dc.options if dc is not None else options_of(cls)()))
     return out
 
 
-def _horizon(dets: list[tuple[str, Any, Any]]) -> timedelta:
+def _horizon(dets: Enabled) -> timedelta:
     """How far back the snapshot must reach: the most any enabled detector looks back."""
-    return max([timedelta(days=1)] + [cls().horizon(opts) for _, cls, opts in dets if hasattr(cls, "horizon")])
+    return max([timedelta(days=1)] + [cls().horizon(opts) for _, cls, opts in dets])
 
 
-def _level_dims(dets: list[tuple[str, Any, Any]]) -> list[str]:
+def _level_dims(dets: Enabled) -> list[str]:
     """Every column some enabled detector groups by (its `levels`), for the first-seen table."""
     out: set[str] = set()
     for _, _, opts in dets:
@@ -43,24 +51,36 @@ def _level_dims(dets: list[tuple[str, Any, Any]]) -> list[str]:
     return sorted(out)
 
 
-def run_detectors(store: Any, config: Config, now: datetime) -> list[Finding]:
-    """Every enabled detector as of `now`, over one snapshot of what is visible at `now`."""
-    from detectors._data import snapshot
+def guarded(name: str, now: datetime, run: Callable[[], list[Finding]]) -> list[Finding]:
+    """Run one detector; a crash becomes a finding naming it (message redacted), never a failed run."""
+    try:
+        return run()
+    except Exception as exc:  # a detector's bug must not hide every other detector's findings
+        log.exception("detector=%s failed", name)
+        day = day_start(now)
+        detail = redact(" ".join(str(exc).split()))[:300]
+        return [Finding(detector="detector_error", severity="warning", scope={"detector": name},
+                        period_start=day, period_end=day + timedelta(days=1),
+                        message=f"Detector {name} failed: {type(exc).__name__}" + (f": {detail}" if detail else "")
+                        + "; its findings are missing from this run")]
 
+
+def run_detectors(store: Store, config: Config, now: datetime) -> list[Finding]:
+    """Every enabled detector as of `now`, over one snapshot of what is visible at `now`."""
     findings: list[Finding] = []
     dets = enabled_detectors(config)
-    with snapshot(store, now, horizon=_horizon(dets), rules=list(config.allocation),
-                  first_dims=_level_dims(dets)):
+    with History.snapshot(store, now, horizon=_horizon(dets), rules=list(config.allocation),
+                          first_dims=_level_dims(dets)) as history:
         for name, cls, opts in dets:
-            findings.extend(cls().run(store, config, opts, now))
+            findings.extend(guarded(name, now, partial(cls().run, history, config, opts, now)))
     return sorted(findings, key=lambda f: (f.detector, f.key, f.step))
 
 
-def backtest(store: Any, config: Any, since: datetime, until: datetime, step: timedelta) -> list[tuple[datetime, Finding]]:
+def backtest(store: Store, config: Config, since: datetime, until: datetime, step: timedelta) -> list[tuple[datetime, Finding]]:
     """Replay every detector as of each step's end; a finding is printed when it first fires or escalates.
 
     No peeking: each step sees only rows visible at its time (ts < at, period ended by at; see
-    detectors/_data.py). The view is materialised once for the whole replay. Not every detector needs
+    spendwatch/history.py). The view is materialised once for the whole replay. Not every detector needs
     every step: one whose output depends only on the UTC day (`resolution = "day"`) runs at the first
     step of each day; one that can say in bulk at which steps it could fire (`fire_times`, e.g. runaway
     judges every hour of the replay in one query) runs only there; `run` at those steps produces the
@@ -68,8 +88,6 @@ def backtest(store: Any, config: Any, since: datetime, until: datetime, step: ti
     only the present state (`resolution = "state"`, e.g. stale_data: sync_state keeps no history) are
     skipped.
     """
-    from detectors._data import snapshot, today
-
     dets = enabled_detectors(config)
     times = []
     at = since + step
@@ -77,16 +95,20 @@ def backtest(store: Any, config: Any, since: datetime, until: datetime, step: ti
         times.append(at)
         at += step
     found: list[tuple[datetime, Finding]] = []
-    with snapshot(store, until, since, horizon=_horizon(dets), rules=list(config.allocation),
-                  first_dims=_level_dims(dets)):
+    with History.snapshot(store, until, since, horizon=_horizon(dets), rules=list(config.allocation),
+                          first_dims=_level_dims(dets)) as history:
         for name, cls, opts in dets:
             det = cls()
-            res = getattr(cls, "resolution", "hour")
-            if res == "state":
+            if det.resolution == "state":
                 continue
-            if hasattr(det, "fire_times"):
-                chosen = det.fire_times(store, config, opts, times)
-            elif res == "day":
+            try:
+                bulk = det.fire_times(history, config, opts, times)
+            except Exception:  # judged step by step instead, where `guarded` reports the failure
+                log.exception("detector=%s fire_times failed", name)
+                bulk = None
+            if bulk is not None:
+                chosen = bulk
+            elif det.resolution == "day":
                 chosen, seen_days = [], set()
                 for t in times:
                     if today(t) not in seen_days:
@@ -95,7 +117,7 @@ def backtest(store: Any, config: Any, since: datetime, until: datetime, step: ti
             else:
                 chosen = times
             for t in chosen:
-                found.extend((t, f) for f in det.run(store, config, opts, t))
+                found.extend((t, f) for f in guarded(name, t, partial(det.run, history, config, opts, t)))
     seen: dict[str, int] = {}
     out: list[tuple[datetime, Finding]] = []
     for t, f in sorted(found, key=lambda x: (x[0], x[1].detector, x[1].key, x[1].step)):
@@ -103,28 +125,3 @@ def backtest(store: Any, config: Any, since: datetime, until: datetime, step: ti
             seen[f.key] = f.step
             out.append((t, f))
     return out
-
-
-def deliver(config: Config, findings: list[Finding], now: datetime) -> list[str]:
-    """Send findings to every configured sink at or above its min_severity; returns problems (one line
-    each). The alert log with dedup and queueing lives in spendwatch.alerts when present."""
-    try:
-        from . import alerts  # type: ignore[attr-defined]
-    except ImportError:
-        alerts = None
-    if alerts is not None:
-        return alerts.deliver(config, findings, now)
-    from sinks import SINKS
-
-    from .errors import SinkError
-
-    problems = []
-    for sc in config.sinks:
-        chosen = [f for f in findings if SEVERITY_RANK[f.severity] >= SEVERITY_RANK[sc.min_severity]]
-        if not chosen:
-            continue
-        try:
-            SINKS.get(sc.type)(sc).send(chosen)
-        except SinkError as exc:
-            problems.append(str(exc))
-    return problems

@@ -25,8 +25,17 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Optional
 from zoneinfo import ZoneInfo
 
+from .alerts import open_alerts, register_secrets
+from .chart import render_chart
 from .config import Config
-from .timeutil import UTC
+from .contracts import supports_digest
+from .delivery import fan_out, option
+from .findings import money_str
+from .notice import Notice, headline, percent, usd, usd_cents
+from .redact import redact
+from .store import Store
+from .timeutil import UTC, utcnow
+from .views import match_sql
 
 log = logging.getLogger("spendwatch.digest")
 SPARK = "▁▂▃▄▅▆▇█"
@@ -45,8 +54,6 @@ class BudgetLine:
     forecast_basis: str = ""  # "detector" | "pace" | ""
 
     def text(self) -> str:
-        from sinks._notice import percent, usd_cents
-
         line = f"{self.name} ({self.period} from {self.start.isoformat()}): {usd_cents(self.spent)} of " \
                f"{usd_cents(self.amount)} ({percent(self.spent, self.amount)})"
         if self.forecast is not None:
@@ -65,7 +72,7 @@ class Digest:
     top_models: list[tuple[str, str, Decimal]]
     top_teams: list[tuple[str, Decimal]]
     budgets: list[BudgetLine]
-    open_alerts: list[Any]         # sinks._notice.Notice
+    open_alerts: list[Notice]
     days: list[date]
     series: dict[str, list[Decimal]]  # provider → cost per day of `days`
     chart_png: Optional[bytes] = None
@@ -74,8 +81,6 @@ class Digest:
 
     @property
     def title(self) -> str:
-        from sinks._notice import usd
-
         return f"LLM spend digest for {self.day.strftime('%a %d %b %Y')}: {usd(self.total)}"
 
     @property
@@ -84,8 +89,6 @@ class Digest:
                 f"{self.days[-1].strftime('%d %b %Y')}, UTC days")
 
     def sections(self) -> list[tuple[str, list[str]]]:
-        from sinks._notice import headline, usd_cents
-
         width = max([len(p) for p, _ in self.by_provider] + [8])
         yesterday = [f"{p:<{width}}  {usd_cents(v):>12}" for p, v in self.by_provider]
         if self.by_provider:
@@ -101,8 +104,6 @@ class Digest:
 
     @property
     def sparkline_lines(self) -> list[str]:
-        from sinks._notice import usd
-
         if not self.days:
             return []
         totals = [sum((s[i] for s in self.series.values()), Decimal(0)) for i in range(len(self.days))]
@@ -126,7 +127,6 @@ class Digest:
         return "\n".join(out).rstrip()
 
     def to_json(self) -> dict[str, Any]:
-        from .findings import money_str
 
         return {
             "day": self.day.isoformat(), "title": self.title, "total": money_str(self.total),
@@ -158,8 +158,6 @@ def sparkline(values: list[Decimal]) -> str:
 
 
 def build_digest(store: Any, config: Config, now: datetime, *, chart: bool = True) -> Digest:
-    from .alerts import open_alerts
-
     tz = ZoneInfo(config.daemon.timezone)
     today = now.astimezone(tz).date()
     day = today - timedelta(days=1)
@@ -186,7 +184,6 @@ def build_digest(store: Any, config: Config, now: datetime, *, chart: bool = Tru
                     top_models=top_models, top_teams=top_teams, budgets=budgets, open_alerts=alerts, days=days,
                     series=dict(sorted(series.items())))
     if chart:
-        from .chart import render_chart
 
         digest.chart_png = render_chart(digest.days, digest.series, digest.chart_title)
     return digest
@@ -210,7 +207,6 @@ def period_days(start: date, period: str) -> int:
 
 
 def budget_line(conn: Any, b: Any, now: datetime, tz: ZoneInfo, alerts: list[Any]) -> BudgetLine:
-    from .views import match_sql
 
     start = period_start(now, b.period, tz)
     start_utc = datetime.combine(start, time(0), tz).astimezone(UTC)
@@ -238,47 +234,41 @@ class DigestRun:
     digest: Digest
     sent: list[str]
     problems: list[str]
+    already_sent: list[str] = field(default_factory=list)  # sinks that had this day's digest (not resent)
 
 
-def run_digest(config: Config, now: datetime, send: bool, *, chart: bool = True) -> DigestRun:
+def run_digest(config: Config, now: datetime, send: bool, *, chart: bool = True, force: bool = False) -> DigestRun:
     """Build the digest from a read-only connection; with `send`, deliver it to every sink whose `digest`
-    option is on, each in its own thread, retried like alerts. Problems are one line per failed sink."""
-    from .alerts import register_secrets
-    from .store import Store
+    option is on, each in its own thread, retried like alerts. Problems are one line per failed sink.
 
+    Once per day and sink: a sink that accepted the digest for this day (`digest_log`) is skipped, even
+    after a daemon restart, unless `force`. The log line is written after the sink accepted, so a crash
+    in between means one resend, never a lost digest."""
     register_secrets(config)
-    with Store.open(config.store.path, read_only=True, lock_timeout=config.store.lock_timeout.total_seconds(),
-                    allocation=config.allocation) as store:
+    with Store.open_for(config, read_only=True) as store:
         digest = build_digest(store, config, now, chart=chart)
+        done = {r[0] for r in store.conn.execute("SELECT sink FROM digest_log WHERE day = ?", [digest.day]).fetchall()}
     if not send:
         return DigestRun(digest, [], [])
-    from concurrent.futures import ThreadPoolExecutor
+    wanted = [sc for sc in config.sinks if option(sc.options, "digest")
+              and supports_digest(config.plugins.sinks.get(sc.type))]
+    already = [sc.name for sc in wanted if sc.name in done and not force]
+    targets = [sc for sc in wanted if sc.name not in already]
+    errors = fan_out(config.plugins, [(sc, _digest_sender(digest)) for sc in targets], thread_prefix="digest")
+    problems = []
+    for sc, exc in zip(targets, errors, strict=True):
+        if exc is None:
+            log.info("digest sink=%s sent", sc.name)
+        else:
+            log.info("digest sink=%s error=%s", sc.name, redact(str(exc)))
+            problems.append(f"sink {exc}; digest not delivered")
+    sent = [sc.name for sc, exc in zip(targets, errors, strict=True) if exc is None]
+    if sent:
+        with Store.open_for(config) as store:
+            store.conn.executemany("INSERT INTO digest_log VALUES (?, ?, ?) ON CONFLICT (day, sink) DO UPDATE SET "
+                                   "sent_at = excluded.sent_at", [[digest.day, name, utcnow()] for name in sent])
+    return DigestRun(digest, sent, problems, already)
 
-    targets = [sc for sc in config.sinks if getattr(sc.options, "digest", True)]
-    results: list[Optional[str]] = []
-    with ThreadPoolExecutor(max_workers=max(1, len(targets)), thread_name_prefix="digest") as pool:
-        results = list(pool.map(lambda sc: _send_one(sc, digest), targets))
-    sent = [sc.name for sc, r in zip(targets, results, strict=True) if r is None]
-    return DigestRun(digest, sent, [r for r in results if r is not None])
 
-
-def _send_one(sc: Any, digest: Digest) -> Optional[str]:
-    from sinks import SINKS
-    from sinks._base import with_retries
-
-    from .errors import SinkError
-    from .redact import redact
-
-    try:
-        sink = SINKS.get(sc.type)(sc)
-        if not hasattr(sink, "send_digest"):
-            return None
-        with_retries(sc.name, sc.options, lambda: sink.send_digest(digest))
-        log.info("digest sink=%s sent", sc.name)
-        return None
-    except SinkError as exc:
-        log.info("digest sink=%s error=%s", sc.name, redact(str(exc)))
-        return f"sink {exc}; digest not delivered"
-    except Exception as exc:
-        log.exception("digest sink=%s crashed", sc.name)
-        return f"sink {sc.name}: digest failed (unexpected {type(exc).__name__}: {redact(str(exc))[:200]})"
+def _digest_sender(digest: Digest) -> Any:
+    return lambda sink: sink.send_digest(digest)

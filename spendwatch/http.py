@@ -7,8 +7,8 @@ correctly for all of them:
     401 / 403                       FatalSourceError at once (no retry), naming the source and the env var
     429 without Retry-After         FatalSourceError at once when the provider says such a 429 needs a human
                                     (Anthropic spend cap, OpenAI quota), else retried like a 5xx
-    429 / 5xx / connect / timeout   retried with exponential backoff and full jitter; a Retry-After (seconds
-                                    or HTTP date) wins, capped at `max_wait`; after `attempts` tries
+    429 / 5xx / connect / timeout   retried (tenacity) with exponential backoff and full jitter; a Retry-After
+                                    (seconds or HTTP date) wins, capped at `max_wait`; after `attempts` tries
                                     RetryableSourceError
     other 4xx                       FatalSourceError with the provider's own message (redacted)
 
@@ -28,6 +28,9 @@ import time
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, Callable, Iterator, Mapping, Optional, Sequence, Union
+
+import httpx
+import tenacity
 
 from .errors import FatalSourceError, RetryableSourceError
 from .redact import redact
@@ -63,6 +66,14 @@ def parse_retry_after(value: Optional[str], now: Optional[datetime] = None) -> O
     return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
 
 
+class _Retry(Exception):
+    """A retryable outcome of one request (429, 5xx, transport error), with the server's Retry-After."""
+
+    def __init__(self, where: str, reason: str, retry_after: Optional[float]) -> None:
+        super().__init__(reason)
+        self.where, self.reason, self.retry_after = where, reason, retry_after
+
+
 class HttpClient:
     """A JSON-over-HTTPS client for one configured source.
 
@@ -75,8 +86,6 @@ class HttpClient:
                  connect_timeout: float = 10.0, read_timeout: float = 60.0, attempts: int = 5,
                  backoff: float = 0.5, max_wait: float = 60.0, fatal_429_without_retry_after: bool = False,
                  sleep: Callable[[float], None] = time.sleep) -> None:
-        import httpx
-
         self.source = source
         self.secret_hint = secret_hint
         self.attempts = max(1, attempts)
@@ -100,51 +109,65 @@ class HttpClient:
 
     # ------------------------------------------------------------------------------------------ requests
     def get_json(self, path: str, params: Optional[Params] = None) -> Any:
-        """GET `path` (relative to base_url) and decode JSON with every non-integer number as Decimal."""
-        import httpx
+        """GET `path` (relative to base_url) and decode JSON with every non-integer number as Decimal.
 
+        The retry loop is tenacity's: `_once` either answers, raises a FatalSourceError (no retry), or raises
+        `_Retry` carrying the reason and any Retry-After, which `_wait` honours (capped) or replaces with
+        full-jitter exponential backoff."""
         where = f"GET {redact(path.lstrip('/'))}"
-        for attempt in range(1, self.attempts + 1):
-            self.requests += 1
-            try:
-                resp = self._client.get(path.lstrip("/"), params=params)
-            except httpx.TransportError as exc:
-                reason = f"{type(exc).__name__}: {redact(str(exc)) or 'no detail'}"
-                self._retry_or_raise(attempt, where, reason, None)
-                continue
-            status = resp.status_code
-            log.debug("http source=%s %s status=%d attempt=%d", self.source, where, status, attempt)
-            if status < 300:
-                try:
-                    return json.loads(resp.content, parse_float=Decimal)
-                except ValueError:
-                    raise FatalSourceError(self.source, f"{where}: response is not JSON "
-                                           f"({_snippet(resp.text)})") from None
-            if status in (401, 403):
-                raise FatalSourceError(self.source, f"{where}: HTTP {status} {_error_text(resp)}; the key was "
-                                       f"rejected, check {self.secret_hint} (an admin/management key is needed)")
-            retry_after = parse_retry_after(resp.headers.get("retry-after"))
-            if status == 429 and retry_after is None and self.fatal_429_without_retry_after:
-                raise FatalSourceError(self.source, f"{where}: HTTP 429 without Retry-After ({_error_text(resp)}): "
-                                       "a spend cap or quota that waiting will not clear; raise it in the "
-                                       "provider's console")
-            if status in RETRY_STATUSES or status >= 500:
-                self._retry_or_raise(attempt, where, f"HTTP {status} {_error_text(resp)}", retry_after)
-                continue
-            raise FatalSourceError(self.source, f"{where}: HTTP {status} {_error_text(resp)}")
-        raise AssertionError("unreachable")  # the loop always returns or raises
+        retrying = tenacity.Retrying(stop=tenacity.stop_after_attempt(self.attempts), wait=self._wait,
+                                     retry=tenacity.retry_if_exception_type(_Retry), sleep=self.sleep,
+                                     before_sleep=self._log_retry, reraise=True)
+        try:
+            return retrying(self._once, path, params, where)
+        except _Retry as exc:
+            raise RetryableSourceError(self.source, f"{where}: {exc.reason}; gave up after {self.attempts} "
+                                                    "attempts") from None
 
-    def _retry_or_raise(self, attempt: int, where: str, reason: str, retry_after: Optional[float]) -> None:
-        if attempt >= self.attempts:
-            raise RetryableSourceError(self.source, f"{where}: {reason}; gave up after {attempt} attempts")
-        if retry_after is not None:
-            wait = min(retry_after, self.max_wait)
-        else:  # full jitter: spreads clients that failed together
-            wait = random.uniform(0, min(self.max_wait, self.backoff * 2 ** (attempt - 1)))
-        wait *= wait_scale()
-        log.warning("http retry source=%s %s reason=%s attempt=%d wait=%.2fs", self.source, where, reason,
-                    attempt, wait)
-        self.sleep(wait)
+    def _once(self, path: str, params: Optional[Params], where: str) -> Any:
+        """One request: the decoded body, FatalSourceError, or _Retry."""
+        self.requests += 1
+        try:
+            # httpx's declared param types are narrower than the ints and strings we pass (a Sequence)
+            resp = self._client.get(path.lstrip("/"), params=params)  # type: ignore[arg-type]
+        except httpx.TransportError as exc:
+            raise _Retry(where, f"{type(exc).__name__}: {redact(str(exc)) or 'no detail'}", None) from None
+        status = resp.status_code
+        log.debug("http source=%s %s status=%d", self.source, where, status)
+        if status < 300:
+            try:
+                return json.loads(resp.content, parse_float=Decimal)
+            except ValueError:
+                raise FatalSourceError(self.source, f"{where}: response is not JSON "
+                                       f"({_snippet(resp.text)})") from None
+        if status in (401, 403):
+            raise FatalSourceError(self.source, f"{where}: HTTP {status} {_error_text(resp)}; the key was "
+                                   f"rejected, check {self.secret_hint} (an admin/management key is needed)")
+        retry_after = parse_retry_after(resp.headers.get("retry-after"))
+        if status == 429 and retry_after is None and self.fatal_429_without_retry_after:
+            raise FatalSourceError(self.source, f"{where}: HTTP 429 without Retry-After ({_error_text(resp)}): "
+                                   "a spend cap or quota that waiting will not clear; raise it in the "
+                                   "provider's console")
+        if status in RETRY_STATUSES or status >= 500:
+            raise _Retry(where, f"HTTP {status} {_error_text(resp)}", retry_after)
+        raise FatalSourceError(self.source, f"{where}: HTTP {status} {_error_text(resp)}")
+
+    def _wait(self, state: tenacity.RetryCallState) -> float:
+        """Retry-After (capped at max_wait) when the server gave one, else full jitter: spreads clients that
+        failed together."""
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, _Retry) and exc.retry_after is not None:
+            wait = min(exc.retry_after, self.max_wait)
+        else:
+            wait = random.uniform(0, min(self.max_wait, self.backoff * 2 ** (state.attempt_number - 1)))
+        return wait * wait_scale()
+
+    def _log_retry(self, state: tenacity.RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, _Retry):
+            wait = state.next_action.sleep if state.next_action else 0.0
+            log.warning("http retry source=%s %s reason=%s attempt=%d wait=%.2fs", self.source, exc.where,
+                        exc.reason, state.attempt_number, wait)
 
     # -------------------------------------------------------------------------------------- pagination
     def cursor_pages(self, path: str, params: list[tuple[str, Any]], *, cursor_param: str = "page",

@@ -116,10 +116,11 @@ def job_collect(config: Any, req: dict[str, Any]) -> dict[str, Any]:
 
 def detect_and_deliver(config: Any, now: datetime) -> dict[str, Any]:
     """run_detectors on a read-only connection (closed before delivery, which opens its own), then deliver."""
-    from .config import SEVERITY_RANK
-    from .detect import deliver, run_detectors
+    from .alerts import deliver
+    from .detect import run_detectors
     from .errors import SpendwatchError
     from .store import Store
+    from .values import at_least
 
     try:
         with Store.open(config.store.path, read_only=True, lock_timeout=config.store.lock_timeout.total_seconds(),
@@ -138,7 +139,7 @@ def detect_and_deliver(config: Any, now: datetime) -> dict[str, Any]:
         log.warning("event=delivery_problem error=%s", p)
     sinks: dict[str, dict[str, int]] = {}
     for sc in config.sinks:
-        chosen = sum(1 for f in findings if SEVERITY_RANK[f.severity] >= SEVERITY_RANK[sc.min_severity])
+        chosen = sum(1 for f in findings if at_least(f.severity, sc.min_severity))
         failed = any(p.startswith(f"{sc.name}:") for p in problems)
         sinks[sc.name] = {"offered": chosen, "failed": int(failed and chosen > 0)}
     log.info("event=detect_done findings=%d problems=%d", len(findings), len(problems))
@@ -186,13 +187,12 @@ def job_housekeeping(config: Any, req: dict[str, Any]) -> dict[str, Any]:
 def job_mark_failed(config: Any, req: dict[str, Any]) -> dict[str, Any]:
     """Record in sync_state a collect the daemon had to stop at its timeout (the killed worker could not),
     so that `spendwatch status` shows a hanging provider like any other failing one."""
-    from collector import COLLECTORS
-
+    from .contracts import kinds_of
     from .errors import StoreLocked
     from .store import Store
 
     source = config.source(req["source"])
-    kinds = tuple(getattr(COLLECTORS.get(source.type), "kinds", ("usage",)))
+    kinds = kinds_of(config.plugins.collectors.get(source.type))
     try:
         with Store.open(config.store.path, read_only=False,
                         lock_timeout=config.store.lock_timeout.total_seconds(), allocation=config.allocation) as st:
@@ -225,7 +225,7 @@ def main() -> int:
     req = json.loads(sys.stdin.read())
     parent = int(req.get("parent_pid") or os.getppid())
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="parent-watch").start()
-    from .config import parse_config
+    from .app import parse_config
     from .errors import SpendwatchError
     from .logs import setup_logging
     from .redact import redact

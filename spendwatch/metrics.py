@@ -10,11 +10,11 @@ is a float rendering of the exact Decimal sum; use `spendwatch sql` for exact fi
 
 from __future__ import annotations
 
-import re
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Optional
 
+from . import values
 from .errors import ConfigError
 
 
@@ -48,10 +48,10 @@ class DaemonState:
 
 def parse_listen(value: str) -> tuple[str, int]:
     """'127.0.0.1:9464', '[::1]:9464' or ':9464' (all interfaces) → (host, port)."""
-    m = re.fullmatch(r"\[?([^\[\]]*?)\]?:(\d{1,5})", value.strip())
-    if not m or int(m.group(2)) > 65535:
-        raise ConfigError([f'daemon.metrics_listen: not HOST:PORT ("{value}"); e.g. "127.0.0.1:9464"'])
-    return (m.group(1) or "0.0.0.0"), int(m.group(2))
+    try:
+        return values.parse_listen(value)
+    except ValueError as exc:
+        raise ConfigError([f"daemon.metrics_listen: {exc}"]) from None
 
 
 class StateCollector:
@@ -135,6 +135,6 @@ def start_server(listen: str, state: DaemonState, configured: list[str]) -> Any:
 
     host, port = parse_listen(listen)
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(StateCollector(state, configured))  # type: ignore[arg-type]
+    registry.register(StateCollector(state, configured))
     server, _thread = start_http_server(port, addr=host, registry=registry)
     return server

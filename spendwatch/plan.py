@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from .config import Config, Secret
+from .config import Config
 from .timeutil import format_duration
+from .values import Secret
 
 
 def describe_plan(cfg: Config) -> tuple[list[str], list[str]]:
@@ -34,7 +35,7 @@ def describe_plan(cfg: Config) -> tuple[list[str], list[str]]:
 
 
 def _secrets(options: object, lines: list[str]) -> list[str]:
-    missing = []
+    missing: list[str] = []
     if not dataclasses.is_dataclass(options):
         return missing
     for f in dataclasses.fields(options):

@@ -108,7 +108,8 @@ def status_report(store: Any, config: Any) -> list[tuple[str, list[str], list[tu
     if broken:
         sections.append(("import errors", ["path", "format", "source", "error", "at"], broken))
     extra = conn.execute("""
-        SELECT sink, count(*) AS pending,
+        SELECT sink, count(*) FILTER (WHERE error_kind IS DISTINCT FROM 'expired') AS pending,
+               count(*) FILTER (WHERE error_kind = 'expired') AS expired,
                arg_max(error_kind, coalesce(last_attempt_at, queued_at)) AS error_kind,
                arg_max(last_error, coalesce(last_attempt_at, queued_at)) AS last_error,
                max(last_attempt_at) AS last_attempt_at, min(queued_at) AS oldest_queued
@@ -116,7 +117,8 @@ def status_report(store: Any, config: Any) -> list[tuple[str, list[str], list[tu
     """).fetchall()
     if extra:
         sections.append(("sinks with undelivered alerts (error_kind permanent: fix the sink's config)",
-                         ["sink", "pending", "error_kind", "last_error", "last_attempt_at", "oldest_queued"], extra))
+                         ["sink", "pending", "expired", "error_kind", "last_error", "last_attempt_at",
+                          "oldest_queued"], extra))
     start, mtd = spend_month_to_date(conn, config)
     if mtd:
         sections.append(("spend this month (known prices only)", ["provider", "since", "cost_usd"],

@@ -19,8 +19,9 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Optional
 
+from . import migrations, views
 from .errors import StoreError, StoreLocked, StoreVersionError
-from .timeutil import UTC, utcnow
+from .timeutil import UTC, day_start, utcnow
 
 RECORD_COLUMNS = (
     "source", "kind", "record_type", "covers_usage", "ts", "period_end", "granularity", "provider",
@@ -33,6 +34,7 @@ _TEXT = {"source", "kind", "record_type", "granularity", "provider", "account_id
 _INTS = {"input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens", "reasoning_tokens", "requests"}
 GRANULARITIES = ("request", "minute", "hour", "day", "month")
 MONEY_QUANTUM = Decimal("0.0000000001")
+SYNC_HISTORY_KEPT = timedelta(days=400)  # how far back stale_data can be replayed
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,6 @@ class Window:
 
     def days(self) -> Iterator["Window"]:
         """Split into UTC-day chunks (backfills commit per chunk)."""
-        from .timeutil import day_start
 
         cur = self.start
         while cur < self.end:
@@ -93,17 +94,22 @@ class Store:
         finally:
             conn.close()
 
+    @classmethod
+    def open_for(cls, config: Any, *, read_only: bool = False) -> contextlib.AbstractContextManager["Store"]:
+        """The store a config names, with its lock wait and allocation rules: the one way commands open it."""
+        return cls.open(config.store.path, read_only=read_only, lock_timeout=config.store.lock_timeout.total_seconds(),
+                        allocation=config.allocation)
+
     def _prepare(self, allocation: list[Any], lock_timeout: float) -> None:
-        from . import migrations, views
 
         self.conn.execute("SET TimeZone = 'UTC'")
-        known = [name for name, _ in migrations.all_migrations()]
+        known = migrations.known_names()
         applied = self._applied_migrations()
         unknown = sorted(set(applied) - set(known))
         if unknown:
             raise StoreVersionError(
                 f"{self.path}: written by a newer spendwatch (unknown migration {unknown[-1]}); upgrade spendwatch")
-        pending = [m for m in migrations.all_migrations() if m[0] not in applied]
+        pending = [m for m in migrations.all_migrations() if m[0] not in applied] if set(known) - set(applied) else []
         if pending:
             if self.read_only:
                 raise StoreError(f"{self.path}: store needs migrations ({', '.join(n for n, _ in pending)}); "
@@ -121,12 +127,12 @@ class Store:
         views.ensure_views(self.conn, allocation, read_only=self.read_only)
 
     def _applied_migrations(self) -> list[str]:
-        exists = self.conn.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'schema_migrations' AND NOT temporary"
-        ).fetchone()[0]
-        if not exists:
+        import duckdb  # already loaded by the open connection; imported here to keep this module light
+
+        try:
+            return [r[0] for r in self.conn.execute("SELECT name FROM schema_migrations ORDER BY name").fetchall()]
+        except duckdb.CatalogException:  # a new store: no migration table yet
             return []
-        return [r[0] for r in self.conn.execute("SELECT name FROM schema_migrations ORDER BY name").fetchall()]
 
     # -------------------------------------------------------------------------------------- transactions
     @contextlib.contextmanager
@@ -181,17 +187,29 @@ class Store:
 
     def mark_attempt(self, source: str, kind: str, *, ok: bool, error: Optional[str] = None,
                      at: Optional[datetime] = None) -> None:
-        """Record a run's outcome for `status` (error text must already be redacted)."""
+        """Record a run's outcome for `status` (error text must already be redacted), and the state it leaves
+        in `sync_history` so stale_data can be judged as of any past moment."""
         at = at or utcnow()
+        with self.transaction() as conn:
+            self._mark(conn, source, kind, ok=ok, error=error, at=at)
+            conn.execute(
+                """INSERT INTO sync_history (source, kind, attempted_at, complete_through, last_success, last_error,
+                                             consecutive_failures)
+                   SELECT source, kind, ?, complete_through, last_success, last_error, consecutive_failures
+                   FROM sync_state WHERE source = ? AND kind = ?""", [at, source, kind])
+            conn.execute("DELETE FROM sync_history WHERE source = ? AND kind = ? AND attempted_at < ?",
+                         [source, kind, at - SYNC_HISTORY_KEPT])
+
+    def _mark(self, conn: Any, source: str, kind: str, *, ok: bool, error: Optional[str], at: datetime) -> None:
         if ok:
-            self.conn.execute(
+            conn.execute(
                 """INSERT INTO sync_state (source, kind, last_attempt, last_success, consecutive_failures)
                    VALUES (?, ?, ?, ?, 0)
                    ON CONFLICT (source, kind) DO UPDATE SET last_attempt = excluded.last_attempt,
                        last_success = excluded.last_success, consecutive_failures = 0""",
                 [source, kind, at, at])
         else:
-            self.conn.execute(
+            conn.execute(
                 """INSERT INTO sync_state (source, kind, last_attempt, last_error, last_error_at, consecutive_failures)
                    VALUES (?, ?, ?, ?, ?, 1)
                    ON CONFLICT (source, kind) DO UPDATE SET last_attempt = excluded.last_attempt,
@@ -253,13 +271,15 @@ def _quantize(value: Any, column: str) -> Optional[Decimal]:
 
 
 def rows_to_arrow(source: str, kind: str, window: Window, rows: Iterable[Mapping[str, Any]]) -> Any:
-    """Columnar, exactly-typed batch for one INSERT (no per-row SQL)."""
+    """Columnar, exactly-typed batch for one INSERT (no per-row SQL). Validated row by row, converted column
+    by column (a backfill writes hundreds of thousands of rows: the per-cell work is what costs)."""
     import pyarrow as pa
 
-    cols: dict[str, list[Any]] = {c: [] for c in RECORD_COLUMNS}
+    rows = list(rows)
+    known = set(RECORD_COLUMNS)
     for row in rows:
-        unknown = set(row) - set(RECORD_COLUMNS)
-        if unknown:
+        if not known.issuperset(row):
+            unknown = set(row) - known
             raise StoreError(f"{source}: unknown record field(s) {', '.join(sorted(unknown))}")
         ts = row["ts"]
         if ts.tzinfo is None:
@@ -269,43 +289,53 @@ def rows_to_arrow(source: str, kind: str, window: Window, rows: Iterable[Mapping
         gran = row.get("granularity", "day")
         if gran not in GRANULARITIES:
             raise StoreError(f"{source}: unknown granularity {gran!r}")
-        for c in RECORD_COLUMNS:
-            if c == "source":
-                cols[c].append(source)
-            elif c == "kind":
-                cols[c].append(kind)
-            elif c == "cost_usd":
-                cols[c].append(_quantize(row.get(c), c))
-            elif c == "tags":
-                tags = row.get("tags")
-                cols[c].append(json.dumps(tags, sort_keys=True) if isinstance(tags, dict) else tags)
-            elif c == "record_type":
-                cols[c].append(row.get(c, "usage"))
-            elif c == "covers_usage":
-                cols[c].append(bool(row.get(c, False)))
-            elif c == "granularity":
-                cols[c].append(gran)
-            elif c == "cost_basis":
-                cols[c].append(row.get(c, "billed"))
-            elif c == "currency":
-                cols[c].append(row.get(c) or "USD")
-            elif c == "period_end":
-                cols[c].append(row.get(c) or ts)
-            else:
-                cols[c].append(row.get(c))
-    types = {}
+    n = len(rows)
+    cols: dict[str, list[Any]] = {
+        "source": [source] * n,
+        "kind": [kind] * n,
+        "record_type": [r.get("record_type", "usage") for r in rows],
+        "covers_usage": [bool(r.get("covers_usage", False)) for r in rows],
+        "ts": [r["ts"] for r in rows],
+        "period_end": [r.get("period_end") or r["ts"] for r in rows],
+        "granularity": [r.get("granularity", "day") for r in rows],
+        "cost_usd": [_quantize(r.get("cost_usd"), "cost_usd") for r in rows],
+        "cost_basis": [r.get("cost_basis", "billed") for r in rows],
+        "currency": [r.get("currency") or "USD" for r in rows],
+        "tags": [_tags(r.get("tags")) for r in rows],
+    }
     for c in RECORD_COLUMNS:
-        if c in ("ts", "period_end"):
-            types[c] = pa.timestamp("us", tz="UTC")
-        elif c == "cost_usd":
-            types[c] = pa.decimal128(38, 10)
-        elif c == "covers_usage":
-            types[c] = pa.bool_()
-        elif c in _INTS:
-            types[c] = pa.int64()
-        else:
-            types[c] = pa.string()
-    return pa.table({c: pa.array(cols[c], type=types[c]) for c in RECORD_COLUMNS})
+        if c not in cols:
+            cols[c] = [r.get(c) for r in rows]
+    return pa.table({c: pa.array(cols[c], type=_ARROW_TYPES[c]) for c in RECORD_COLUMNS})
+
+
+def _tags(tags: Any) -> Any:
+    return json.dumps(tags, sort_keys=True) if isinstance(tags, dict) else tags
+
+
+def _arrow_type(column: str) -> Any:
+    import pyarrow as pa
+
+    if column in ("ts", "period_end"):
+        return pa.timestamp("us", tz="UTC")
+    if column == "cost_usd":
+        return pa.decimal128(38, 10)
+    if column == "covers_usage":
+        return pa.bool_()
+    if column in _INTS:
+        return pa.int64()
+    return pa.string()
+
+
+class _ArrowTypes(dict[str, Any]):
+    """RECORD_COLUMNS → pyarrow type, built on first use (pyarrow is imported lazily for CLI start-up)."""
+
+    def __missing__(self, column: str) -> Any:
+        self[column] = _arrow_type(column)
+        return self[column]
+
+
+_ARROW_TYPES = _ArrowTypes()
 
 
 def now_utc() -> datetime:

@@ -48,14 +48,16 @@ def team_sql(rules: Iterable[Any]) -> str:
     return f"CASE {' '.join(whens)} ELSE NULL END" if whens else "CAST(NULL AS VARCHAR)"
 
 
-def spend_sql(rules: Iterable[Any]) -> str:
+def spend_sql(rules: Iterable[Any], records: str = "records") -> str:
+    """The `spend` view's SQL over `records` (a table name or a parenthesised relation: detectors pass a
+    time-bounded slice of the table to reconcile only the days they read)."""
     dims = ", ".join(DIMENSIONS)
     toks = ", ".join(TOKENS)
     return f"""
 WITH r AS (
     SELECT *, CAST(timezone('UTC', ts) AS DATE) AS day_, coalesce(project_id, '') AS pk_,
            CAST(cost_usd * {UNIT} AS HUGEINT) AS units_
-    FROM records
+    FROM {records}
 ),
 billed AS (
     SELECT provider, pk_, day_, sum(units_) AS b
@@ -130,10 +132,13 @@ SELECT a.alert_id, a.detector, a.key, a.severity, a.step, a.state, a.scope, a.pe
        (SELECT list(DISTINCT d.sink ORDER BY d.sink) FROM alert_deliveries d
          WHERE d.alert_id = a.alert_id AND d.delivered_at IS NOT NULL) AS delivered_to,
        (SELECT count(*) FROM alert_deliveries d
-         WHERE d.alert_id = a.alert_id AND d.delivered_at IS NULL) AS pending_deliveries,
+         WHERE d.alert_id = a.alert_id AND d.delivered_at IS NULL
+           AND d.error_kind IS DISTINCT FROM 'expired') AS pending_deliveries,
        a.episode,
        (SELECT arg_max(d.last_error, d.last_attempt_at) FROM alert_deliveries d
-         WHERE d.alert_id = a.alert_id AND d.delivered_at IS NULL) AS last_delivery_error
+         WHERE d.alert_id = a.alert_id AND d.delivered_at IS NULL) AS last_delivery_error,
+       (SELECT count(*) FROM alert_deliveries d
+         WHERE d.alert_id = a.alert_id AND d.error_kind = 'expired') AS expired_deliveries
 FROM alert_log a
 """
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import tests.plugins.keyed  # noqa: F401  (registers the test-keyed source type)
-from spendwatch.config import load_config, parse_config
+from spendwatch.app import load_config, parse_config
 from spendwatch.errors import ConfigError
 
 from .conftest import write
@@ -154,3 +154,9 @@ def test_invalid_toml_names_the_line(tmp_path: Path, cli) -> None:  # type: igno
     r = cli("--config", "sw.toml", "status")
     assert r.code == 1
     assert r.err.startswith("spendwatch: sw.toml:3: not valid TOML")
+
+
+@pytest.mark.parametrize("value", ["localhost", "127.0.0.1:99999", "127.0.0.1:port", "a b:80"])
+def test_check_config_validates_metrics_listen(value: str) -> None:
+    got = problems(f"[daemon]\nmetrics_listen = \"{value}\"\n")
+    assert got == [f'sw.toml:2: daemon.metrics_listen: not HOST:PORT ("{value}"); e.g. "127.0.0.1:9464"']

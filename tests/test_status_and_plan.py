@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 
 import tests.plugins.keyed  # noqa: F401
-from spendwatch.config import parse_config
+from spendwatch.app import parse_config
 from spendwatch.redact import RedactingFilter, redact
 
 from .conftest import write

@@ -81,3 +81,10 @@ def test_newer_store_is_refused(tmp_path: Path) -> None:
     with pytest.raises(StoreVersionError, match="written by a newer spendwatch"):
         with Store.open(path, read_only=True):
             pass
+
+
+def test_migration_names_from_files_match_the_registered_ones() -> None:
+    """A read-only open compares names listed from the files without importing them."""
+    from spendwatch import migrations
+
+    assert migrations.known_names() == [name for name, _ in migrations.all_migrations()]

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Iterator, Optional
 
-from ._server import Faults, FakeProvider
+from ._server import FakeProvider, Faults
 from .anthropic import FakeAnthropic
 from .dataset import BilledLine, Cell, Dataset, generate
 from .litellm import FakeLiteLLM

@@ -18,6 +18,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Optional
 from urllib.parse import parse_qs, urlsplit
 
+from spendwatch.timeutil import utcnow
+
 from .dataset import Dataset
 
 Query = dict[str, list[str]]
@@ -116,7 +118,6 @@ class FakeProvider:
         return f"http://127.0.0.1:{self.port}{self.sdk_prefix}"
 
     def clock(self) -> datetime:
-        from spendwatch.timeutil import utcnow
 
         return self.now or utcnow()
 

@@ -1,4 +1,4 @@
-"""Fake Anthropic Admin API usage and cost reports (provider_apis.md §3), served from a Dataset.
+"""Fake Anthropic Admin API usage and cost reports (docs/provider-apis.md §3), served from a Dataset.
 
 Speaks: `x-api-key` + required `anthropic-version`; `GET /v1/organizations/usage_report/messages` and
 `/v1/organizations/cost_report`; RFC 3339 `starting_at` (snapped to the bucket start) and `ending_at`

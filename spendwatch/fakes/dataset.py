@@ -16,7 +16,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Iterable, Optional
+from typing import Any, Iterable, Optional
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
@@ -137,7 +137,7 @@ def generate(start: datetime, days: int, *, seed: int = 7, density: float = 0.5,
     rng = random.Random(seed)
     ds = Dataset()
     providers = tuple(providers)
-    combos = {
+    combos: dict[str, list[tuple[Any, ...]]] = {
         "openai": [("gpt-4o-2024-08-06", "proj_search", "key_search1", "user-ann", "default", False, "completions"),
                    ("gpt-4o-mini-2024-07-18", "proj_search", "key_search2", None, "default", False, "completions"),
                    ("gpt-4o-mini-2024-07-18", "proj_chat", "key_chat1", "user-bob", "default", True, "completions"),

@@ -1,4 +1,4 @@
-"""Fake LiteLLM proxy spend API (provider_apis.md §5.2): `GET /spend/logs/v2`.
+"""Fake LiteLLM proxy spend API (docs/provider-apis.md §5.2): `GET /spend/logs/v2`.
 
 Each dataset cell becomes `requests` SpendLogs rows spread over its hour (tokens and spend split so they
 sum back exactly). Speaks: Bearer proxy key; `start_date`/`end_date` as "YYYY-MM-DD HH:MM:SS" UTC,

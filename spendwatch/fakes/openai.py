@@ -1,4 +1,4 @@
-"""Fake OpenAI organization Usage + Costs API (provider_apis.md §1–2), served from a Dataset.
+"""Fake OpenAI organization Usage + Costs API (docs/provider-apis.md §1–2), served from a Dataset.
 
 Speaks: Bearer admin key; `GET /v1/organization/usage/{completions,embeddings}` and
 `GET /v1/organization/costs`; unix-second `start_time` (inclusive) / `end_time` (exclusive); buckets of

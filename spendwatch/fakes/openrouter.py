@@ -1,4 +1,4 @@
-"""Fake OpenRouter management API (provider_apis.md §4): `/api/v1/activity`, `/credits`, `/key`.
+"""Fake OpenRouter management API (docs/provider-apis.md §4): `/api/v1/activity`, `/credits`, `/key`.
 
 `/activity?date=` answers only for the last 30 *completed* UTC days (today or older → 400, recorded as a
 violation); rows aggregate a day per (model, endpoint) with `usage` (credits) and `byok_usage_inference`

@@ -1,12 +1,14 @@
 """The first schema: normalised records, sync state, imported files, source metrics, alert log."""
 
+from typing import Any
+
 from . import migration
 
 TOKEN_COLUMNS = "input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, requests"
 
 
 @migration("0001_initial")
-def initial(conn) -> None:  # type: ignore[no-untyped-def]
+def initial(conn: Any) -> None:
     conn.execute(
         """
         CREATE TABLE records (

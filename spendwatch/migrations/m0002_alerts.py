@@ -7,11 +7,13 @@ Why the deliveries table is rebuilt instead of altered: its primary key must gro
 severity from the alert).
 """
 
+from typing import Any
+
 from . import migration
 
 
 @migration("0002_alerts")
-def alerts(conn) -> None:  # type: ignore[no-untyped-def]
+def alerts(conn: Any) -> None:
     # An alert that resolves and fires again starts a new episode: it is announced again.
     conn.execute("ALTER TABLE alert_log ADD COLUMN episode INTEGER DEFAULT 1")
     conn.execute(

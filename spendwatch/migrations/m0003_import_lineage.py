@@ -7,11 +7,13 @@ same id on `imported_files` says which file (path, size, mtime, hash) brought ea
 Rows written by API collectors keep import_id NULL.
 """
 
+from typing import Any
+
 from . import migration
 
 
 @migration("0003_import_lineage")
-def import_lineage(conn) -> None:  # type: ignore[no-untyped-def]
+def import_lineage(conn: Any) -> None:
     conn.execute("CREATE SEQUENCE IF NOT EXISTS import_id_seq START 1")
     conn.execute("ALTER TABLE records ADD COLUMN import_id BIGINT")
     conn.execute("ALTER TABLE imported_files ADD COLUMN import_id BIGINT")

@@ -90,8 +90,7 @@ def reader(config: Any, tracer: Tracer | None = None) -> Iterator[Reader]:
     backoff up to [store] lock_timeout), and close it when the page is built."""
     from ..store import Store
 
-    with Store.open(config.store.path, read_only=True, lock_timeout=config.store.lock_timeout.total_seconds(),
-                    allocation=config.allocation) as store:
+    with Store.open_for(config, read_only=True) as store:
         yield Reader(store, tracer)
 
 
@@ -123,8 +122,8 @@ def overview(r: Reader, config: Any, now: datetime) -> Overview:
     from zoneinfo import ZoneInfo
 
     from ..alerts import open_alerts
-    from ..config import MATCH_COLUMNS
     from ..digest import budget_line
+    from ..values import MATCH_COLUMNS
 
     today = now.astimezone(UTC).date()
     days = [today - timedelta(days=CHART_DAYS - 1 - i) for i in range(CHART_DAYS)]

@@ -23,14 +23,14 @@ DEFAULT_LISTEN = "127.0.0.1:8787"
 
 
 def parse_listen(value: str, key: str = "--listen") -> tuple[str, int]:
-    """HOST:PORT or [IPv6]:PORT → (host, port); a mistake names the option or config key."""
-    text = value.strip()
-    host, sep, port_text = text.rpartition(":")
-    if not sep or not host or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
-        raise SpendwatchError(f'{key}: not HOST:PORT ("{value}"); e.g. "127.0.0.1:8787"')
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    return host, int(port_text)
+    """HOST:PORT, [IPv6]:PORT or :PORT (all interfaces) → (host, port), as `[daemon] metrics_listen` is
+    read; a mistake is one line naming the option or config key."""
+    from ..values import parse_listen as parse
+
+    try:
+        return parse(value)
+    except ValueError as exc:
+        raise SpendwatchError(f"{key}: {exc}") from None
 
 
 def is_loopback(host: str) -> bool:

@@ -17,7 +17,7 @@ from collector import COLLECTORS
 from collector._api import ApiCollector
 from collector_helpers import TOKEN_COLS, all_faults, run_cli, snapshot, source_toml, totals, write_config
 from spendwatch.collect import collect_source
-from spendwatch.config import load_config
+from spendwatch.app import load_config
 from spendwatch.fakes import FAKE_KEYS, PROVIDERS, Faults, generate
 from spendwatch.store import Store
 

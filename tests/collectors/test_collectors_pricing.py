@@ -7,7 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from spendwatch.config import PriceOverride, parse_config
+from spendwatch.app import parse_config
+from spendwatch.config import PriceOverride
 from spendwatch.errors import ConfigError
 from spendwatch.pricing import Pricer
 

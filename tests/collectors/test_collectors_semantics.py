@@ -17,7 +17,7 @@ import pytest
 
 from collector_helpers import run_cli, snapshot, source_toml, write_config
 from spendwatch.collect import collect_source
-from spendwatch.config import load_config
+from spendwatch.app import load_config
 from spendwatch.fakes import Faults
 from spendwatch.store import Store
 
@@ -141,7 +141,9 @@ def test_kill_9_mid_backfill_then_rerun_equals_an_uninterrupted_run(tmp_path: Pa
 
     slow = serve("openai", dataset, faults=Faults(slow_replies=10**6, slow_seconds=0.15))
     cfg = write_config(tmp_path, source_toml(slow))
-    proc = subprocess.Popen([sys.executable, "-m", "spendwatch", "--config", str(cfg), *args], env=env,
+    # batches of about 0.5 s of fetching (a few days): the kill lands after some batches are committed
+    batched = dict(env, SPENDWATCH_BACKFILL_BATCH_SECONDS="0.5")
+    proc = subprocess.Popen([sys.executable, "-m", "spendwatch", "--config", str(cfg), *args], env=batched,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while len(slow.requests) < 8 and time.monotonic() < deadline and proc.poll() is None:

@@ -18,6 +18,7 @@ from typing import Any, Optional
 
 from collector import COLLECTORS
 from detectors import DETECTORS
+from spendwatch.contracts import CollectorBase, DetectorBase
 from spendwatch.errors import RetryableSourceError
 from spendwatch.findings import Finding, money_str
 from spendwatch.store import Window
@@ -26,7 +27,7 @@ PROVIDER = "loopprov"
 
 
 @COLLECTORS.register("loopback-minutes")
-class LoopbackMinutes:
+class LoopbackMinutes(CollectorBase):
     @dataclass(frozen=True)
     class Options:
         base_url: str
@@ -35,7 +36,7 @@ class LoopbackMinutes:
     default_lookback = "10m"
 
     def __init__(self, source: Any) -> None:
-        self.source = source
+        super().__init__(source)
         self.base = source.options.base_url.rstrip("/")
 
     def plan(self, kind: str, window: Window, now: datetime) -> Optional[Window]:
@@ -59,16 +60,16 @@ class LoopbackMinutes:
 
 
 @DETECTORS.register("test_spend_seen")
-class SpendSeen:
+class SpendSeen(DetectorBase):
     """One warning per provider that has any usage in the store (identity: provider and UTC day)."""
 
     @dataclass(frozen=True)
     class Options:
         pass
 
-    def run(self, store: Any, config: Any, options: Any, now: datetime) -> list[Finding]:
+    def run(self, history: Any, config: Any, options: Any, now: datetime) -> list[Finding]:
         day = now.replace(hour=0, minute=0, second=0, microsecond=0)
-        rows = store.conn.execute("SELECT provider, sum(cost_usd), count(*) FROM spend GROUP BY provider "
+        rows = history.conn.execute("SELECT provider, sum(cost_usd), count(*) FROM spend GROUP BY provider "
                                   "ORDER BY provider").fetchall()
         return [Finding(detector="test_spend_seen", severity="warning", scope={"provider": provider},
                         period_start=day, period_end=day + timedelta(days=1), observed=cost,

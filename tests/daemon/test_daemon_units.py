@@ -202,7 +202,7 @@ def test_heartbeat_pings_the_watchdog_unless_a_job_is_stuck_past_its_kill(tmp_pa
     import subprocess
     import time
 
-    from spendwatch.config import parse_config
+    from spendwatch.app import parse_config
     from spendwatch.daemon import Daemon, Running
 
     name = f"spendwatch-unit-{uuid.uuid4().hex}"
@@ -235,7 +235,7 @@ def test_schedule_digest_in_the_configured_zone_and_collect_job_settings(tmp_pat
     import sw_daemon_plugin  # noqa: F401  (registers the loopback-minutes collector in this process)
     from apscheduler.schedulers.background import BackgroundScheduler
 
-    from spendwatch.config import parse_config
+    from spendwatch.app import parse_config
     from spendwatch.daemon import Daemon
 
     text = (f'[store]\npath = "{tmp_path / "s.duckdb"}"\n'

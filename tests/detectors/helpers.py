@@ -8,7 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional
 
-from spendwatch.config import parse_config
+from spendwatch.app import parse_config
 from spendwatch.store import Store, Window
 
 UTC = timezone.utc
@@ -72,7 +72,7 @@ def run(name: str, path: Path, now: datetime, cfg: Optional[Any] = None, live: b
     """Run detector `name` alone as of `now` on the store at `path` (read-only, as `detect` does), over a
     snapshot like `detect` (or straight on the live views with live=True)."""
     from detectors import DETECTORS
-    from detectors._data import snapshot
+    from spendwatch.history import History
 
     cls = DETECTORS.get(name)
     cfg = cfg or config()
@@ -80,9 +80,9 @@ def run(name: str, path: Path, now: datetime, cfg: Optional[Any] = None, live: b
     options = dc.options if dc else cls.Options(**opts)
     with Store.open(str(path), read_only=True, allocation=cfg.allocation) as store:
         if live:
-            return sorted(cls().run(store, cfg, options, now), key=lambda f: (f.key, f.step))
-        with snapshot(store, now):
-            return sorted(cls().run(store, cfg, options, now), key=lambda f: (f.key, f.step))
+            return sorted(cls().run(History.live(store), cfg, options, now), key=lambda f: (f.key, f.step))
+        with History.snapshot(store, now) as history:
+            return sorted(cls().run(history, cfg, options, now), key=lambda f: (f.key, f.step))
 
 
 @contextlib.contextmanager

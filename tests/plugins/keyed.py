@@ -6,11 +6,12 @@ from dataclasses import dataclass
 from typing import Optional
 
 from collector import COLLECTORS
-from spendwatch.config import Secret
+from spendwatch.contracts import CollectorBase
+from spendwatch.values import Secret
 
 
 @COLLECTORS.register("test-keyed")
-class KeyedCollector:
+class KeyedCollector(CollectorBase):
     @dataclass(frozen=True)
     class Options:
         api_key: Secret
@@ -20,6 +21,3 @@ class KeyedCollector:
 
     kinds = ("usage",)
     default_lookback = "1d"
-
-    def __init__(self, source):  # type: ignore[no-untyped-def]
-        self.source = source

@@ -12,11 +12,12 @@ from decimal import Decimal
 from typing import Any, Iterator
 
 from detectors import DETECTORS
+from spendwatch.contracts import DetectorBase
 from spendwatch.findings import Finding
 
 
-class FixedDetector:
-    def run(self, store: Any, config: Any, options: Any, now: datetime) -> list[Finding]:
+class FixedDetector(DetectorBase):
+    def run(self, history: Any, config: Any, options: Any, now: datetime) -> list[Finding]:
         path = os.environ.get("SW_TEST_FINDINGS")
         if not path:
             return []

@@ -8,7 +8,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from spendwatch.config import Config, load_config
+from spendwatch.app import load_config
+from spendwatch.config import Config
 from spendwatch.findings import Finding
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)

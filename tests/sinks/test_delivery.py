@@ -223,7 +223,7 @@ def test_no_sinks_still_records_alert_log(tmp_path: Path) -> None:
 
 
 def test_config_keys(tmp_path: Path) -> None:
-    from spendwatch.config import parse_config
+    from spendwatch.app import parse_config
     from spendwatch.errors import ConfigError
 
     cfg = parse_config('[[sinks]]\nname = "m"\ntype = "email"\nhost = "h"\nfrom = "a@b.c"\nto = "x@y.z"\n')

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import duckdb
 
 from sinks.console import ConsoleSink, render_text
-from spendwatch.config import parse_config
+from spendwatch.app import parse_config
 from spendwatch.migrations.m0001_initial import initial
 from spendwatch.migrations.m0002_alerts import alerts as m0002
 

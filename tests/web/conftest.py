@@ -32,7 +32,7 @@ def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def demo_config(demo_dir: Path) -> Any:
-    from spendwatch.config import load_config
+    from spendwatch.app import load_config
 
     return load_config(str(demo_dir / "spendwatch.toml"))
 

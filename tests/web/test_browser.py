@@ -125,7 +125,8 @@ def test_alerts_page_shows_open_alerts_with_drivers_and_delivery(served: Served,
 def test_sign_in_with_the_token_in_the_browser(browser: Any, demo_config: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     from dataclasses import replace
 
-    from spendwatch.config import Secret, WebConfig
+    from spendwatch.config_schema import WebConfig
+    from spendwatch.values import Secret
 
     monkeypatch.setenv("SW_TEST_WEB_TOKEN", "correct horse battery staple")
     cfg = replace(demo_config, web=WebConfig(token=Secret("web.token", env="SW_TEST_WEB_TOKEN")))

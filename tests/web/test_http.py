@@ -151,7 +151,7 @@ def test_csv_cells_cannot_start_a_formula(tmp_path: Path) -> None:
                    "2026-03-02T00:00:00Z,openai,+cmd|' /C calc'!A0,-2+3,-0.50\n"
                    "2026-03-03T00:00:00Z,openai,gpt-4.1,\tproj,2.00\n")
     assert run_cli("--store", str(store), "import", str(csv_in), "--format", "canonical").code == 0
-    from spendwatch.config import minimal_config
+    from spendwatch.app import minimal_config
 
     s = Served(minimal_config(str(store)))
     try:

@@ -24,7 +24,7 @@ def test_no_kernel_module_imports_the_web_package() -> None:
 
 
 def test_every_page_answers_on_an_empty_store(tmp_path: Path) -> None:
-    from spendwatch.config import minimal_config
+    from spendwatch.app import minimal_config
     from spendwatch.store import Store
 
     with Store.open(str(tmp_path / "empty.duckdb")):
@@ -40,7 +40,7 @@ def test_every_page_answers_on_an_empty_store(tmp_path: Path) -> None:
 
 
 def test_a_missing_store_is_503_with_the_reason(tmp_path: Path) -> None:
-    from spendwatch.config import minimal_config
+    from spendwatch.app import minimal_config
 
     s = Served(minimal_config(str(tmp_path / "nope.duckdb")))
     try:

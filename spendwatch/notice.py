@@ -16,9 +16,9 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Iterable, Optional, Sequence
 
-from spendwatch.findings import Finding, dollars, iso, money_str
+from .findings import Finding, dollars, iso, money_str
+from .values import severity_rank
 
-SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
 PROVIDER_NAMES = {"openai": "OpenAI", "anthropic": "Anthropic", "openrouter": "OpenRouter", "litellm": "LiteLLM",
                   "gcp": "Google Cloud", "vertex": "Vertex AI", "aws": "AWS", "bedrock": "Amazon Bedrock",
                   "azure": "Azure", "google": "Google", "mistral": "Mistral", "cohere": "Cohere"}
@@ -61,7 +61,7 @@ class Notice:
 
     @property
     def rank(self) -> int:
-        return SEVERITY_RANK.get(self.severity, 0)
+        return severity_rank(self.severity)
 
     def to_json(self) -> dict[str, Any]:
         """The `detect --json` object plus lifecycle fields (webhook payloads)."""
