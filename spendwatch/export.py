@@ -1,0 +1,248 @@
+"""`spendwatch export`: the `spend` view as files other tools read (CSV, Hive-partitioned Parquet, FOCUS).
+
+Every export reads through one read-only connection (the same lock discipline as `spendwatch sql`), so
+the files show one committed state of the store. Columns are read from the view at run time: a column
+added to `spend` later (e.g. `via`) is carried into CSV and Parquet as is, and into FOCUS as `x_Via`.
+
+Parquet layout and incremental rule (see docs/analysis-and-export.md):
+    OUT/month=YYYY-MM/provider=NAME/data_0.parquet      one file per partition
+    OUT/_spendwatch_manifest.json                        per-partition fingerprint of its rows
+A partition is rewritten only when its fingerprint (row count, money and token sums, and an
+order-independent hash of every row) differs from the manifest's. Files are written into a hidden staging
+directory inside OUT (same file system), then each is moved into place with os.replace (atomic per file);
+readers never see a half-written file, and names starting with "." or "_" are ignored by Hive-style
+readers (Spark, Trino, Athena, BigQuery, DuckDB's own glob `**/*.parquet` skips no-suffix temp names).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Optional
+
+from .errors import SpendwatchError
+
+FORMATS = ("focus", "parquet", "csv")
+MANIFEST = "_spendwatch_manifest.json"
+MANIFEST_VERSION = 1
+ORDER = ("ts", "provider", "source", "account_id", "project_id", "workspace_id", "api_key_id", "user_id", "model",
+         "service_tier", "line_item", "cost_basis", "granularity")
+
+
+@dataclass
+class ExportResult:
+    path: str
+    rows: int
+    written: list[str] = field(default_factory=list)     # partitions (parquet) rewritten this time
+    unchanged: list[str] = field(default_factory=list)   # partitions left as they were
+    removed: list[str] = field(default_factory=list)     # partitions whose rows are gone from the store
+    skipped_unpriced: int = 0                            # FOCUS: rows with no known price (no BilledCost)
+
+
+def spend_columns(conn: Any) -> list[tuple[str, str]]:
+    """(name, type) of every `spend` column, as this store's view has them."""
+    return [(r[0], r[1]) for r in conn.execute("DESCRIBE spend").fetchall()]
+
+
+def _window_sql(since: Optional[datetime], until: Optional[datetime]) -> tuple[str, list[Any]]:
+    conds, params = ["TRUE"], []
+    if since is not None:
+        conds.append("ts >= ?")
+        params.append(since)
+    if until is not None:
+        conds.append("ts < ?")
+        params.append(until)
+    return " AND ".join(conds), params
+
+
+def _q(s: str) -> str:
+    return "'" + s.replace("'", "''") + "'"
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _order(cols: list[str]) -> str:
+    return ", ".join(c for c in ORDER if c in cols)
+
+
+def _atomic_copy(conn: Any, select_sql: str, params: list[Any], out: Path, options: str) -> None:
+    """COPY (select) TO a temp file beside `out`, then rename: a reader sees the old file or the new one."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    os.close(fd)
+    try:
+        conn.execute(f"COPY ({select_sql}) TO {_q(tmp)} ({options})", params)
+        os.replace(tmp, out)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
+
+
+# ------------------------------------------------------------------------------------------------ csv
+def export_csv(conn: Any, out: Path, since: Optional[datetime], until: Optional[datetime]) -> ExportResult:
+    """Every `spend` column, one row per record, money exact (DuckDB prints DECIMAL digits, never floats)."""
+    cols = [c for c, _ in spend_columns(conn)]
+    cond, params = _window_sql(since, until)
+    select = f"SELECT * FROM spend WHERE {cond} ORDER BY {_order(cols)}"
+    _atomic_copy(conn, select, params, out, "FORMAT csv, HEADER, TIMESTAMPFORMAT '%Y-%m-%dT%H:%M:%S.%fZ'")
+    n = conn.execute(f"SELECT count(*) FROM spend WHERE {cond}", params).fetchone()[0]
+    return ExportResult(str(out), int(n))
+
+
+# -------------------------------------------------------------------------------------------- parquet
+def _part_name(month: str, provider: str) -> str:
+    from urllib.parse import quote
+
+    return f"month={month}/provider={quote(provider, safe='')}"
+
+
+def _fingerprints(conn: Any, cols: list[str], cond: str, params: list[Any]) -> dict[str, dict[str, Any]]:
+    """Per (month, provider): rows, cost, an order-independent hash of every row's every column."""
+    row_hash = "hash(" + ", ".join(_ident(c) for c in cols) + ")"
+    rows = conn.execute(f"""
+        SELECT strftime(timezone('UTC', ts), '%Y-%m') AS month, provider, count(*) AS n,
+               CAST(sum(cost_usd) AS VARCHAR) AS cost, CAST(sum({row_hash}::HUGEINT) AS VARCHAR) AS h
+        FROM spend WHERE {cond} GROUP BY ALL
+    """, params).fetchall()
+    schema = hashlib.sha256(json.dumps(cols).encode()).hexdigest()[:16]
+    out = {}
+    for month, provider, n, cost, h in rows:
+        fp = hashlib.sha256(f"{schema}|{n}|{cost}|{h}".encode()).hexdigest()[:32]
+        out[_part_name(month, provider)] = {"month": month, "provider": provider, "rows": int(n), "fingerprint": fp}
+    return out
+
+
+def _load_manifest(out: Path) -> dict[str, Any]:
+    path = out / MANIFEST
+    if not path.exists():
+        return {"version": MANIFEST_VERSION, "partitions": {}}
+    try:
+        data = json.loads(path.read_text())
+        if data.get("version") != MANIFEST_VERSION or not isinstance(data.get("partitions"), dict):
+            raise ValueError
+        return data
+    except (ValueError, OSError):
+        raise SpendwatchError(f"{path}: not a spendwatch export manifest; export into an empty directory") from None
+
+
+def _write_manifest(out: Path, manifest: dict[str, Any]) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=".manifest.", suffix=".tmp", dir=out)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(manifest, fh, indent=1, sort_keys=True)
+    os.replace(tmp, out / MANIFEST)
+
+
+def export_parquet(conn: Any, out: Path, since: Optional[datetime], until: Optional[datetime],
+                   *, now: Optional[datetime] = None) -> ExportResult:
+    """Hive-partitioned Parquet, rewriting only partitions whose rows changed (see module docstring).
+
+    --since/--until are widened to whole UTC months (a partition is a month); partitions outside them are
+    left alone. Without them, partitions whose rows are gone from the store are removed.
+    """
+    from .timeutil import utcnow
+
+    if out.exists() and not out.is_dir():
+        raise SpendwatchError(f"--out {out}: a file; parquet export writes a directory")
+    out.mkdir(parents=True, exist_ok=True)
+    if any(out.iterdir()) and not (out / MANIFEST).exists():
+        raise SpendwatchError(f"--out {out}: not empty and not a spendwatch parquet export; choose another directory")
+    since_m = _month_floor(since) if since else None
+    until_m = _month_ceil(until) if until else None
+    cols = [c for c, _ in spend_columns(conn)]
+    cond, params = _window_sql(since_m, until_m)
+    current = _fingerprints(conn, cols, cond, params)
+    manifest = _load_manifest(out)
+    old = manifest["partitions"]
+    in_scope = {k for k, v in old.items()
+                if (since_m is None or v["month"] >= since_m.strftime("%Y-%m"))
+                and (until_m is None or v["month"] < until_m.strftime("%Y-%m"))}
+    changed = sorted(k for k, v in current.items()
+                     if old.get(k, {}).get("fingerprint") != v["fingerprint"] or not (out / k / "data_0.parquet").exists())
+    gone = sorted(in_scope - set(current))
+    result = ExportResult(str(out), sum(v["rows"] for v in current.values()))
+    result.unchanged = sorted(set(current) - set(changed))
+    if changed:
+        stage = Path(tempfile.mkdtemp(prefix=".staging-", dir=out))
+        try:
+            pairs = ", ".join(f"({_q(current[k]['month'])}, {_q(current[k]['provider'])})" for k in changed)
+            data_cols = ", ".join(_ident(c) for c in cols if c != "provider")
+            select = (f"SELECT {data_cols}, strftime(timezone('UTC', ts), '%Y-%m') AS month, provider "
+                      f"FROM spend WHERE {cond} AND (strftime(timezone('UTC', ts), '%Y-%m'), provider) IN ({pairs}) "
+                      f"ORDER BY {_order(cols)}")
+            # one pass over `spend` for every changed partition; DuckDB writes one file per partition
+            conn.execute(f"COPY ({select}) TO {_q(str(stage))} "
+                         "(FORMAT parquet, PARTITION_BY (month, provider), COMPRESSION zstd, OVERWRITE_OR_IGNORE)",
+                         params)
+            for k in changed:
+                v = current[k]
+                staged = _staged_files(stage, v["month"], v["provider"])
+                target = out / k
+                target.mkdir(parents=True, exist_ok=True)
+                for i, f in enumerate(staged):
+                    os.replace(f, target / f"data_{i}.parquet")
+                for extra in target.glob("data_*.parquet"):  # a partition that shrank to fewer files
+                    if int(extra.stem.split("_")[1]) >= len(staged):
+                        extra.unlink()
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
+    for k in gone:
+        shutil.rmtree(out / k, ignore_errors=True)
+        month_dir = out / k.split("/")[0]
+        if month_dir.exists() and not any(month_dir.iterdir()):
+            month_dir.rmdir()
+    parts = {k: v for k, v in old.items() if k not in gone}
+    parts.update(current)
+    _write_manifest(out, {"version": MANIFEST_VERSION, "columns": cols, "partitions": parts,
+                          "exported_at": (now or utcnow()).isoformat()})
+    result.written, result.removed = changed, gone
+    return result
+
+
+def _staged_files(stage: Path, month: str, provider: str) -> list[Path]:
+    """The files DuckDB wrote for one partition (it escapes partition values its own way: find by listing)."""
+    for d in stage.glob("month=*"):
+        if d.name != f"month={month}":
+            continue
+        for p in d.glob("provider=*"):
+            from urllib.parse import unquote
+
+            if unquote(p.name[len("provider="):]) == provider:
+                return sorted(p.glob("*.parquet"))
+    raise SpendwatchError(f"parquet export: DuckDB wrote no file for month={month} provider={provider}")
+
+
+def _month_floor(dt: datetime) -> datetime:
+    return dt.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def _month_ceil(dt: datetime) -> datetime:
+    f = _month_floor(dt)
+    if f == dt:
+        return f
+    return f.replace(year=f.year + (f.month == 12), month=f.month % 12 + 1)
+
+
+# ------------------------------------------------------------------------------------------ dispatch
+def export(conn: Any, fmt: str, out: str, since: Optional[datetime] = None, until: Optional[datetime] = None,
+           ) -> ExportResult:
+    """Run one export on an open (read-only) store connection."""
+    path = Path(out)
+    if fmt == "csv":
+        return export_csv(conn, path, since, until)
+    if fmt == "parquet":
+        return export_parquet(conn, path, since, until)
+    if fmt == "focus":
+        from .focus import export_focus
+
+        return export_focus(conn, path, since, until)
+    raise SpendwatchError(f"--format: {fmt!r} is not one of {', '.join(FORMATS)}")
