@@ -177,9 +177,11 @@ def export_parquet(conn: Any, out: Path, since: Optional[datetime], until: Optio
             pairs = ", ".join(f"({_q(current[k]['month'])}, {_q(current[k]['provider'])})" for k in changed)
             data_cols = ", ".join(_ident(c) for c in cols if c != "provider")
             select = (f"SELECT {data_cols}, strftime(timezone('UTC', ts), '%Y-%m') AS month, provider "
-                      f"FROM spend WHERE {cond} AND (strftime(timezone('UTC', ts), '%Y-%m'), provider) IN ({pairs}) "
-                      f"ORDER BY {_order(cols)}")
-            # one pass over `spend` for every changed partition; DuckDB writes one file per partition
+                      f"FROM spend WHERE {cond} AND (strftime(timezone('UTC', ts), '%Y-%m'), provider) IN ({pairs})")
+            # one pass over `spend` for every changed partition; DuckDB writes one file per partition. No
+            # ORDER BY and no insertion order: row order inside a file is unspecified, and sorting tens of
+            # millions of rows would cost memory the export does not need
+            conn.execute("SET preserve_insertion_order = false")
             conn.execute(f"COPY ({select}) TO {_q(str(stage))} "
                          "(FORMAT parquet, PARTITION_BY (month, provider), COMPRESSION zstd, OVERWRITE_OR_IGNORE)",
                          params)
