@@ -16,14 +16,15 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Iterable, Mapping, Optional, Sequence, Union
+from typing import Any
 
 from .errors import SpendwatchError
 
-PathLike = Union[str, "os.PathLike[str]"]
-Instant = Union[str, datetime, None]
+PathLike = str | os.PathLike[str]
+Instant = str | datetime | None
 TOKEN_COLUMNS = ("input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens", "reasoning_tokens",
                  "requests")
 # the short names `report chargeback --by` accepts, also accepted by spend(by=..., where=...)
@@ -31,7 +32,7 @@ ALIASES = {"project": "project_id", "api_key": "api_key_id", "user": "user_id", 
            "workspace": "workspace_id"}
 
 
-def open(target: PathLike, *, lock_timeout: Optional[float] = None) -> "Spendwatch":  # noqa: A001
+def open(target: PathLike, *, lock_timeout: float | None = None) -> Spendwatch:  # noqa: A001
     """A read-only handle on the store of a config file (`*.toml`) or on a DuckDB store file directly."""
     from .config import load_config, minimal_config
 
@@ -45,7 +46,7 @@ def open(target: PathLike, *, lock_timeout: Optional[float] = None) -> "Spendwat
     return Spendwatch(config, lock_timeout=lock_timeout)
 
 
-def _instant(value: Instant, name: str) -> Optional[datetime]:
+def _instant(value: Instant, name: str) -> datetime | None:
     from .timeutil import UTC, parse_instant
 
     if value is None:
@@ -61,7 +62,7 @@ def _instant(value: Instant, name: str) -> Optional[datetime]:
 class Spendwatch:
     """A read-only view of one store; see the module docstring."""
 
-    def __init__(self, config: Any, *, lock_timeout: Optional[float] = None) -> None:
+    def __init__(self, config: Any, *, lock_timeout: float | None = None) -> None:
         self.config = config
         self.lock_timeout = lock_timeout if lock_timeout is not None else config.store.lock_timeout.total_seconds()
 
@@ -75,7 +76,7 @@ class Spendwatch:
                           allocation=self.config.allocation)
 
     # ----------------------------------------------------------------------------------------------- sql
-    def sql(self, query: str, params: Optional[Sequence[Any]] = None) -> Any:
+    def sql(self, query: str, params: Sequence[Any] | None = None) -> Any:
         """Any read-only query (SELECT/EXPLAIN) on the views, with `spendwatch sql`'s rules."""
         import duckdb
 
@@ -91,8 +92,8 @@ class Spendwatch:
                 raise SpendwatchError(f"SQL error: {str(exc).splitlines()[0]}") from None
 
     # --------------------------------------------------------------------------------------------- spend
-    def spend(self, since: Instant = None, until: Instant = None, by: Optional[Iterable[str]] = None,
-              where: Optional[Mapping[str, Any]] = None) -> Any:
+    def spend(self, since: Instant = None, until: Instant = None, by: Iterable[str] | None = None,
+              where: Mapping[str, Any] | None = None) -> Any:
         """`spend` rows in [since, until), or with `by` their sums (cost and tokens) per those columns.
 
         `where` is a `match` table as in the config: {column: glob or [globs]}, every column must match.
@@ -134,7 +135,7 @@ class Spendwatch:
         return col
 
     # ---------------------------------------------------------------------------------------- chargeback
-    def chargeback(self, month: Optional[str] = None, by: Optional[Iterable[str]] = None) -> Any:
+    def chargeback(self, month: str | None = None, by: Iterable[str] | None = None) -> Any:
         """`report chargeback --month MONTH --by ...`: the same rows, money as exact decimals."""
         import pyarrow as pa
 
@@ -151,7 +152,7 @@ class Spendwatch:
         types.update({"cost_usd": pa.decimal128(38, 10), "input_tokens": pa.int64(), "output_tokens": pa.int64(),
                       "requests": pa.int64()})
         return rows_to_frame(cols, [tuple(int(v) if c in ("input_tokens", "output_tokens", "requests") else v
-                                          for c, v in zip(cols, r)) for r in rows], types)
+                                          for c, v in zip(cols, r, strict=True)) for r in rows], types)
 
     # ------------------------------------------------------------------------------------------ findings
     def findings(self, at: Instant = None) -> Any:
@@ -172,7 +173,7 @@ class Spendwatch:
         cols = ["detector", "key", "severity", "scope", "period_start", "period_end", "observed", "expected",
                 "threshold", "message", "drivers", "step"]
 
-        def money(v: Optional[Decimal]) -> Optional[Decimal]:
+        def money(v: Decimal | None) -> Decimal | None:
             return None if v is None else Decimal(v).quantize(MONEY_QUANTUM)
 
         rows = [(f.detector, f.key, f.severity, json.dumps(f.scope, sort_keys=True), f.period_start, f.period_end,

@@ -6,12 +6,12 @@ Kept apart from cli.py so the analyst surface is one module; both commands use t
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import click
 
 
-def _instant(_ctx: Any, _param: Any, value: Optional[str]) -> Any:
+def _instant(_ctx: Any, _param: Any, value: str | None) -> Any:
     if value is None:
         return None
     from .timeutil import parse_instant
@@ -22,7 +22,7 @@ def _instant(_ctx: Any, _param: Any, value: Optional[str]) -> Any:
         raise click.BadParameter(str(exc)) from None
 
 
-def _duration(_ctx: Any, _param: Any, value: Optional[str]) -> Any:
+def _duration(_ctx: Any, _param: Any, value: str | None) -> Any:
     if value is None:
         return None
     from .timeutil import parse_duration
@@ -33,7 +33,7 @@ def _duration(_ctx: Any, _param: Any, value: Optional[str]) -> Any:
         raise click.BadParameter(str(exc)) from None
 
 
-def _mb(n: Optional[int]) -> str:
+def _mb(n: int | None) -> str:
     return "?" if n is None else f"{n / 1e6:.1f} MB"
 
 

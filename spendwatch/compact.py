@@ -26,7 +26,7 @@ import contextlib
 import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Optional
+from typing import Any
 
 from .timeutil import floor_to
 
@@ -40,8 +40,8 @@ class CompactResult:
     cutoff: datetime
     requests_rolled: int
     cells_written: int
-    bytes_before: Optional[int] = None
-    bytes_after: Optional[int] = None
+    bytes_before: int | None = None
+    bytes_after: int | None = None
 
 
 def _ident(name: str) -> str:
@@ -53,7 +53,7 @@ def rollup_requests(conn: Any, keep: timedelta, now: datetime) -> CompactResult:
     cutoff = floor_to(now - keep, HOUR)
     cols = [r[0] for r in conn.execute("DESCRIBE records").fetchall()]
     keys = [c for c in cols if c not in MEASURES and c not in ("ts", "period_end", "granularity")]
-    sel = f"""
+    sel = """
         r.granularity = 'request' AND r.ts < $cutoff
         AND NOT (r.record_type = 'usage' AND r.cost_basis = 'estimated' AND EXISTS (
             SELECT 1 FROM records b
@@ -119,7 +119,7 @@ def compact(store: Any, keep: timedelta, now: datetime, *, rewrite: bool) -> Com
     return result
 
 
-def _size(path: str) -> Optional[int]:
+def _size(path: str) -> int | None:
     try:
         return os.path.getsize(path) + (os.path.getsize(path + ".wal") if os.path.exists(path + ".wal") else 0)
     except OSError:

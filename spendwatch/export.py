@@ -25,7 +25,7 @@ import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from .errors import SpendwatchError
 
@@ -51,7 +51,7 @@ def spend_columns(conn: Any) -> list[tuple[str, str]]:
     return [(r[0], r[1]) for r in conn.execute("DESCRIBE spend").fetchall()]
 
 
-def _window_sql(since: Optional[datetime], until: Optional[datetime]) -> tuple[str, list[Any]]:
+def _window_sql(since: datetime | None, until: datetime | None) -> tuple[str, list[Any]]:
     conds, params = ["TRUE"], []
     if since is not None:
         conds.append("ts >= ?")
@@ -89,7 +89,7 @@ def _atomic_copy(conn: Any, select_sql: str, params: list[Any], out: Path, optio
 
 
 # ------------------------------------------------------------------------------------------------ csv
-def export_csv(conn: Any, out: Path, since: Optional[datetime], until: Optional[datetime]) -> ExportResult:
+def export_csv(conn: Any, out: Path, since: datetime | None, until: datetime | None) -> ExportResult:
     """Every `spend` column, one row per record, money exact (DuckDB prints DECIMAL digits, never floats)."""
     cols = [c for c, _ in spend_columns(conn)]
     cond, params = _window_sql(since, until)
@@ -142,8 +142,8 @@ def _write_manifest(out: Path, manifest: dict[str, Any]) -> None:
     os.replace(tmp, out / MANIFEST)
 
 
-def export_parquet(conn: Any, out: Path, since: Optional[datetime], until: Optional[datetime],
-                   *, now: Optional[datetime] = None) -> ExportResult:
+def export_parquet(conn: Any, out: Path, since: datetime | None, until: datetime | None,
+                   *, now: datetime | None = None) -> ExportResult:
     """Hive-partitioned Parquet, rewriting only partitions whose rows changed (see module docstring).
 
     --since/--until are widened to whole UTC months (a partition is a month); partitions outside them are
@@ -167,7 +167,8 @@ def export_parquet(conn: Any, out: Path, since: Optional[datetime], until: Optio
                 if (since_m is None or v["month"] >= since_m.strftime("%Y-%m"))
                 and (until_m is None or v["month"] < until_m.strftime("%Y-%m"))}
     changed = sorted(k for k, v in current.items()
-                     if old.get(k, {}).get("fingerprint") != v["fingerprint"] or not (out / k / "data_0.parquet").exists())
+                     if old.get(k, {}).get("fingerprint") != v["fingerprint"]
+                     or not (out / k / "data_0.parquet").exists())
     gone = sorted(in_scope - set(current))
     result = ExportResult(str(out), sum(v["rows"] for v in current.values()))
     result.unchanged = sorted(set(current) - set(changed))
@@ -235,7 +236,7 @@ def _month_ceil(dt: datetime) -> datetime:
 
 
 # ------------------------------------------------------------------------------------------ dispatch
-def export(conn: Any, fmt: str, out: str, since: Optional[datetime] = None, until: Optional[datetime] = None,
+def export(conn: Any, fmt: str, out: str, since: datetime | None = None, until: datetime | None = None,
            ) -> ExportResult:
     """Run one export on an open (read-only) store connection."""
     path = Path(out)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 PROVIDER_NAMES = {"openai": "OpenAI", "anthropic": "Anthropic", "openrouter": "OpenRouter", "litellm": "LiteLLM",
                   "azure-openai": "Microsoft", "gcp": "Google Cloud", "vertex_ai": "Google Cloud",
@@ -34,7 +34,8 @@ SERVICE_NAMES = {"openai": "OpenAI API", "anthropic": "Anthropic API", "openrout
                  "litellm": "LiteLLM Proxy", "azure-openai": "Azure OpenAI", "gcp": "Vertex AI",
                  "vertex_ai": "Vertex AI", "aws": "Amazon Bedrock", "bedrock": "Amazon Bedrock"}
 # model name prefix (GLOB) -> who publishes the model
-PUBLISHERS = (("gpt-*", "OpenAI"), ("o1*", "OpenAI"), ("o3*", "OpenAI"), ("o4*", "OpenAI"), ("text-embedding*", "OpenAI"),
+PUBLISHERS = (("gpt-*", "OpenAI"), ("o1*", "OpenAI"), ("o3*", "OpenAI"), ("o4*", "OpenAI"),
+              ("text-embedding*", "OpenAI"),
               ("*claude*", "Anthropic"), ("*gemini*", "Google"), ("*llama*", "Meta"), ("*mistral*", "Mistral AI"),
               ("*deepseek*", "DeepSeek"), ("*grok*", "xAI"), ("*qwen*", "Alibaba Cloud"), ("*command*", "Cohere"))
 # spend column -> FOCUS extension column (carried as is)
@@ -74,7 +75,8 @@ def focus_select(columns: list[str]) -> str:
             "WHEN requests IS NOT NULL THEN 'Requests' ELSE 'Units' END")
     point = "(period_end <= ts)"
     team_tag = "CASE WHEN team IS NULL THEN '{}' ELSE json_object('team', team)::VARCHAR END"
-    tags = (f"CAST(json_merge_patch(CASE WHEN json_valid(tags) AND json_type(tags) = 'OBJECT' THEN tags ELSE '{{}}' END, "
+    tags = ("CAST(json_merge_patch("
+            "CASE WHEN json_valid(tags) AND json_type(tags) = 'OBJECT' THEN tags ELSE '{}' END, "
             f"{team_tag}) AS VARCHAR)")
     month = "date_trunc('month', timezone('UTC', ts))"
     sel = [
@@ -120,7 +122,7 @@ def focus_select(columns: list[str]) -> str:
     return ",\n       ".join(sel)
 
 
-def export_focus(conn: Any, out: Path, since: Optional[datetime], until: Optional[datetime]) -> Any:
+def export_focus(conn: Any, out: Path, since: datetime | None, until: datetime | None) -> Any:
     """Write the FOCUS file (Parquet; CSV when `out` ends in .csv), atomically by rename."""
     from .export import ExportResult, _atomic_copy, _order, _window_sql, spend_columns
 

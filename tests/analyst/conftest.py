@@ -51,7 +51,7 @@ def request_rows(n: int, seed: int = 7) -> str:
         sec = rng.randrange(3 * 86400)
         ts = f"2026-10-{1 + sec // 86400:02d}T{sec % 86400 // 3600:02d}:{sec % 3600 // 60:02d}:{sec % 60:02d}Z"
         cost = Decimal(rng.randrange(1, 10 ** 8)) / Decimal(10 ** 10)
-        tags = '"{""end_user"": ""c%d""}"' % (i % 3) if i % 4 else ""
+        tags = f'"{{""end_user"": ""c{i % 3}""}}"' if i % 4 else ""
         lines.append(f"{ts},request,litellm,gw,team_{i % 3},key{i % 5},user{i % 7},"
                      f"{('gpt-4.1', 'claude-sonnet-4')[i % 2]},{rng.randrange(10, 5000)},{rng.randrange(1, 900)},1,"
                      f"{cost},{tags}")

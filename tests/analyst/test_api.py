@@ -30,7 +30,7 @@ def test_chargeback_equals_cli_json_exactly(small: Any, tmp_path: Path) -> None:
     assert df["cost_usd"].dtype == MONEY
     assert list(df.columns) == list(cli[0])
     assert len(df) == len(cli) == 4
-    for got, want in zip(df.to_dict("records"), cli):
+    for got, want in zip(df.to_dict("records"), cli, strict=True):
         assert Decimal(want["cost_usd"]) == got["cost_usd"]
         assert {k: (str(v) if k != "cost_usd" else None) for k, v in got.items()} == \
                {k: (str(v) if k != "cost_usd" else None) for k, v in want.items()}

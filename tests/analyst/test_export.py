@@ -70,8 +70,9 @@ def test_parquet_roundtrip_and_incremental(small: Any, tmp_path: Path) -> None:
     cols = spend_cols(con)
     assert con.execute(f"SELECT count(*) FROM {read}").fetchone()[0] == con.execute(
         "SELECT count(*) FROM spend").fetchone()[0] == 7
-    assert con.execute(f"SELECT count(*) FROM (SELECT {cols} FROM {read} EXCEPT ALL SELECT * FROM spend)").fetchone()[0] == 0
-    assert con.execute(f"SELECT count(*) FROM (SELECT * FROM spend EXCEPT ALL SELECT {cols} FROM {read})").fetchone()[0] == 0
+    lake_rows, spend_rows = f"SELECT {cols} FROM {read}", "SELECT * FROM spend"
+    for a, b in ((lake_rows, spend_rows), (spend_rows, lake_rows)):
+        assert con.execute(f"SELECT count(*) FROM ({a} EXCEPT ALL {b})").fetchone()[0] == 0
     assert con.execute(f"SELECT sum(cost_usd)::VARCHAR FROM {read}").fetchone()[0] == "119.2983333334"
     con.close()
     before = {p: os.stat(lake / p).st_ino for p in files}
@@ -83,7 +84,7 @@ def test_parquet_roundtrip_and_incremental(small: Any, tmp_path: Path) -> None:
                                 "2026-11-20T08:00:00Z,openai,proj_search_1,gpt-4.1,7,7,1,2.50\n")
     assert small("--config", "sw.toml", "import", "day.csv", "--format", "canonical", "--source", "extra").code == 0
     r = small("--config", "sw.toml", "export", "--format", "parquet", "--out", "lake")
-    assert r.out.splitlines() == [f"lake: 8 rows in 5 partition(s); rewritten 1, unchanged 4, removed 0",
+    assert r.out.splitlines() == ["lake: 8 rows in 5 partition(s); rewritten 1, unchanged 4, removed 0",
                                   "  wrote month=2026-11/provider=openai"]
     after = {p: os.stat(lake / p).st_ino for p in files}
     assert [p for p in files if before[p] != after[p]] == ["month=2026-11/provider=openai/data_0.parquet"]
@@ -123,4 +124,5 @@ def test_exports_carry_extra_spend_columns(small: Any, tmp_path: Path) -> None:
     assert con.execute(f"SELECT via, count(*) FROM read_parquet('{tmp_path}/xl/**/*.parquet', hive_partitioning=1) "
                        "GROUP BY ALL ORDER BY 1").fetchall() == [("openrouter", 1), (None, 6)]
     export(con, "focus", str(tmp_path / "x.parquet"))
-    assert con.execute(f"SELECT x_Via FROM '{tmp_path}/x.parquet' WHERE x_Via IS NOT NULL").fetchall() == [("openrouter",)]
+    via = con.execute(f"SELECT x_Via FROM '{tmp_path}/x.parquet' WHERE x_Via IS NOT NULL").fetchall()
+    assert via == [("openrouter",)]
