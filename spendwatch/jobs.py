@@ -188,7 +188,7 @@ def job_housekeeping(config: Any, req: dict[str, Any]) -> dict[str, Any]:
             st.conn.execute("CHECKPOINT")
     except StoreLocked as exc:
         return {"ok": False, "store_busy": True, "error": str(exc)}
-    return {"ok": True, "requests_rolled": rolled}
+    return {"ok": True, "requests_rolled": rolled} if getattr(config.store, "keep_requests", None) else {"ok": True}
 
 
 def job_mark_failed(config: Any, req: dict[str, Any]) -> dict[str, Any]:
