@@ -413,6 +413,13 @@ def demo(obj: Ctx, directory: str) -> None:
     run_demo(directory)
 
 
+# -------------------------------------------------------------------------------------- export, compact
+from .cli_export import compact_cmd, export_cmd  # noqa: E402  (their own module: the analyst surface)
+
+main.add_command(export_cmd)
+main.add_command(compact_cmd)
+
+
 def entry() -> None:
     main(prog_name="spendwatch")
 

@@ -15,6 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .attribution import parse_gateways
 from .config_schema import (
     AllocationRule,
     BudgetConfig,
@@ -29,7 +30,6 @@ from .config_schema import (
     find_config_path,
     minimal_config,
 )
-from .attribution import parse_gateways
 from .contracts import options_of
 from .errors import ConfigError
 from .tomlcheck import BAD, Problems, closest, convert, parse_options

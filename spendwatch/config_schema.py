@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 class StoreConfig:
     path: str = "/var/lib/spendwatch/spend.duckdb"
     lock_timeout: timedelta = timedelta(seconds=30)  # how long readers/writers wait for a conflicting lock
+    keep_requests: Optional[timedelta] = None  # request rows older than this roll up into hourly cells
 
 
 @dataclass(frozen=True)

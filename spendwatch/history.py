@@ -19,10 +19,10 @@ import contextlib
 from datetime import date, datetime, timedelta
 from typing import Any, Iterator, Optional
 
+from .attribution import spend_rows_sql
 from .store import Store
 from .timeutil import UTC, day_start
 from .values import MATCH_COLUMNS
-from .attribution import spend_rows_sql
 from .views import DIMENSIONS, TOKENS, materialised_spend_sql, team_sql
 
 DIMS = MATCH_COLUMNS  # the text dimensions a detector can group or match on

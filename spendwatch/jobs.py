@@ -171,17 +171,25 @@ def job_digest(config: Any, req: dict[str, Any]) -> dict[str, Any]:
 
 
 def job_housekeeping(config: Any, req: dict[str, Any]) -> dict[str, Any]:
-    """CHECKPOINT: fold the WAL into the database file so restarts are fast and the file is self-contained."""
+    """CHECKPOINT: fold the WAL into the database file so restarts are fast and the file is self-contained.
+    With [store] keep_requests, first roll request rows older than that into hourly cells (spendwatch.compact;
+    no file rewrite here: freed space is reused by later inserts, `spendwatch compact` shrinks the file)."""
     from .errors import StoreLocked
     from .store import Store
 
+    rolled = 0
     try:
         with Store.open(config.store.path, read_only=False,
                         lock_timeout=config.store.lock_timeout.total_seconds(), allocation=config.allocation) as st:
+            if getattr(config.store, "keep_requests", None):
+                from .compact import rollup_requests
+                from .timeutil import utcnow
+
+                rolled = rollup_requests(st.conn, config.store.keep_requests, utcnow()).requests_rolled
             st.conn.execute("CHECKPOINT")
     except StoreLocked as exc:
         return {"ok": False, "store_busy": True, "error": str(exc)}
-    return {"ok": True}
+    return {"ok": True, "requests_rolled": rolled} if getattr(config.store, "keep_requests", None) else {"ok": True}
 
 
 def job_mark_failed(config: Any, req: dict[str, Any]) -> dict[str, Any]:
