@@ -96,8 +96,11 @@ ALL = ("budget", "level_shift", "low_balance", "new_spender", "reconciliation", 
 
 
 def only(name: str, extra: str = "") -> Any:
-    """A config with every detector but `name` disabled (plus `extra` TOML)."""
-    text = "".join(f"[detectors.{d}]\nenabled = false\n" for d in ALL if d != name)
+    """A config with every detector but `name` disabled (plus `extra` TOML): every *registered* one, so a
+    test plugin another test in this process registered (e.g. tests/daemon's) cannot add findings."""
+    from detectors import DETECTORS
+
+    text = "".join(f"[detectors.{d}]\nenabled = false\n" for d in DETECTORS.names() if d != name)
     return config(extra + "\n" + text)
 
 
