@@ -240,6 +240,8 @@ def claim(conn: Any, config: Config, sc: SinkConfig, wall: datetime) -> SinkBatc
     """Take every undelivered notice of this sink (this run's and earlier runs') for sending now."""
     from sinks._notice import Notice, notices, with_budget
 
+    from .actions import with_actions
+
     cutoff = wall - lease(sc.options)
     batch = SinkBatch(sc)
     items = []
@@ -250,7 +252,7 @@ def claim(conn: Any, config: Config, sc: SinkConfig, wall: datetime) -> SinkBatc
                    period_start=r[8], period_end=r[9], message=r[10] or "", observed=r[11], expected=r[12],
                    threshold=r[13], drivers=json.loads(r[14] or "[]"), step=step, status=notice,
                    escalated=bool(r[16]) and notice == "firing", first_seen=r[15])
-        items.append(with_budget(n, config))
+        items.append(with_actions(with_budget(n, config), conn, episode))
     batch.notices = notices(items)
     for row in batch.rows:
         conn.execute("""UPDATE alert_deliveries SET claimed_at = ?, attempts = attempts + 1, last_attempt_at = ?
@@ -308,6 +310,8 @@ def open_alerts(conn: Any, config: Any = None) -> list[Any]:
     """Open alerts as notices, most severe first (the digest lists them)."""
     from sinks._notice import Notice, notices, with_budget
 
+    from .actions import with_actions
+
     out = []
     for r in conn.execute("""SELECT alert_id, detector, severity, step, scope, period_start, period_end, message,
                                     observed, expected, threshold, drivers, first_seen
@@ -316,6 +320,7 @@ def open_alerts(conn: Any, config: Any = None) -> list[Any]:
                                       period_start=r[5], period_end=r[6], message=r[7] or "", observed=r[8],
                                       expected=r[9], threshold=r[10], drivers=json.loads(r[11] or "[]"),
                                       first_seen=r[12]), config))
+        out[-1] = with_actions(out[-1], conn)
     return notices(out)
 
 

@@ -37,7 +37,7 @@ MATCH_COLUMNS = (
     "provider", "source", "account_id", "project_id", "workspace_id", "api_key_id", "user_id", "model",
     "service_tier", "line_item", "granularity", "cost_basis", "team",
 )
-SECTIONS = ("store", "sources", "budgets", "allocation", "sinks", "daemon", "detectors", "prices")
+SECTIONS = ("store", "sources", "budgets", "allocation", "sinks", "daemon", "detectors", "prices", "actions")
 DEFAULT_CONFIG_PATHS = ("./spendwatch.toml", "/etc/spendwatch/config.toml")
 
 
@@ -196,6 +196,7 @@ class Config:
     daemon: DaemonConfig
     detectors: dict[str, DetectorConfig]
     prices: list[PriceOverride] = field(default_factory=list)
+    actions: list[Any] = field(default_factory=list)  # [[actions]] guardrails (spendwatch.actions_config)
 
     def source(self, name: str) -> SourceConfig:
         for s in self.sources:
@@ -206,7 +207,8 @@ class Config:
     def secrets(self) -> list[Secret]:
         """Every secret the config refers to, for check-config and for redaction."""
         found: list[Secret] = []
-        for obj in [s.options for s in self.sources] + [s.options for s in self.sinks]:
+        for obj in ([s.options for s in self.sources] + [s.options for s in self.sinks]
+                    + [p for a in self.actions for p in a.providers.values()]):
             if dataclasses.is_dataclass(obj):
                 for f in dataclasses.fields(obj):
                     v = getattr(obj, f.name)
@@ -576,12 +578,15 @@ def parse_config(text: str, path: str = "spendwatch.toml") -> Config:
         opts = parse_options(opts_cls, table, ("detectors", name), probs, skip=frozenset({"enabled"}))
         detectors[name] = DetectorConfig(name=name, enabled=bool(enabled), options=opts)
 
-    for kind, items in (("sources", sources), ("budgets", budgets), ("sinks", sinks)):
+    from .actions_config import parse_actions
+
+    actions = parse_actions(raw, probs, detectors=DETECTORS.names(), budgets=budgets)
+    for kind, items in (("sources", sources), ("budgets", budgets), ("sinks", sinks), ("actions", actions)):
         _duplicates([x for x in items if x is not _BAD], kind, probs)
     if probs.items:
         raise ConfigError(probs.items)
     return Config(path=path, store=store, sources=sources, budgets=budgets, allocation=allocation,
-                  sinks=sinks, daemon=daemon, detectors=detectors, prices=prices)
+                  sinks=sinks, daemon=daemon, detectors=detectors, prices=prices, actions=actions)
 
 
 @dataclass(frozen=True)

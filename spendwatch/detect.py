@@ -112,8 +112,11 @@ def deliver(config: Config, findings: list[Finding], now: datetime) -> list[str]
         from . import alerts  # type: ignore[attr-defined]
     except ImportError:
         alerts = None
+    from .actions import run_actions  # guardrails act first, so each notice says what was done
+
+    acted = run_actions(config, findings, now)
     if alerts is not None:
-        return alerts.deliver(config, findings, now)
+        return acted + alerts.deliver(config, findings, now)
     from sinks import SINKS
 
     from .errors import SinkError

@@ -134,6 +134,41 @@ class HttpClient:
             raise FatalSourceError(self.source, f"{where}: HTTP {status} {_error_text(resp)}")
         raise AssertionError("unreachable")  # the loop always returns or raises
 
+    def send_json(self, method: str, path: str, body: Optional[Any] = None, params: Optional[Params] = None) -> Any:
+        """A write (POST/PATCH) with a JSON body, under the same policy as `get_json`: 401/403 and other
+        4xx fatal at once, 429/5xx/transport errors retried with backoff, then RetryableSourceError.
+        Only for idempotent writes (set a field to a value): a retry after a lost answer repeats the same
+        change, never a second one. Used by the guardrail actuators (spendwatch/actuators/)."""
+        import httpx
+
+        where = f"{method} {redact(path.lstrip('/'))}"
+        for attempt in range(1, self.attempts + 1):
+            self.requests += 1
+            try:
+                resp = self._client.request(method, path.lstrip("/"), json=body, params=params)
+            except httpx.TransportError as exc:
+                self._retry_or_raise(attempt, where, f"{type(exc).__name__}: {redact(str(exc)) or 'no detail'}", None)
+                continue
+            status = resp.status_code
+            log.debug("http source=%s %s status=%d attempt=%d", self.source, where, status, attempt)
+            if status < 300:
+                if not resp.content.strip():
+                    return None
+                try:
+                    return json.loads(resp.content, parse_float=Decimal)
+                except ValueError:
+                    raise FatalSourceError(self.source, f"{where}: response is not JSON "
+                                           f"({_snippet(resp.text)})") from None
+            if status in (401, 403):
+                raise FatalSourceError(self.source, f"{where}: HTTP {status} {_error_text(resp)}; the key was "
+                                       f"rejected, check {self.secret_hint} (an admin key is needed)")
+            if status in RETRY_STATUSES or status >= 500:
+                self._retry_or_raise(attempt, where, f"HTTP {status} {_error_text(resp)}",
+                                     parse_retry_after(resp.headers.get("retry-after")))
+                continue
+            raise FatalSourceError(self.source, f"{where}: HTTP {status} {_error_text(resp)}")
+        raise AssertionError("unreachable")  # the loop always returns or raises
+
     def _retry_or_raise(self, attempt: int, where: str, reason: str, retry_after: Optional[float]) -> None:
         if attempt >= self.attempts:
             raise RetryableSourceError(self.source, f"{where}: {reason}; gave up after {attempt} attempts")

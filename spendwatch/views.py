@@ -141,7 +141,14 @@ FROM alert_log a
 def view_definitions(rules: Iterable[Any]) -> list[tuple[str, str]]:
     rules = list(rules)
     return [("spend", spend_sql(rules)), ("daily_spend", daily_spend_sql()), ("chargeback", chargeback_sql()),
-            ("alerts", alerts_sql())]
+            ("alerts", alerts_sql()), ("actions", actions_sql())]
+
+
+def actions_sql() -> str:
+    """Guardrail actions (migration 0006, spendwatch/actions.py)."""
+    from .actions import ACTIONS_VIEW_SQL
+
+    return ACTIONS_VIEW_SQL
 
 
 def signature(defs: list[tuple[str, str]]) -> str:

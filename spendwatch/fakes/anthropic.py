@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any, Optional
 
 from ..timeutil import floor_to
+from .admin import AnthropicAdmin
 from ._server import ApiError, FakeProvider, Query, Reply, int_param, one
 from .dataset import ANTHROPIC_DISPLAY
 from .openai import WIDTH, bucket_bounds, page_of
@@ -36,7 +37,7 @@ def _parse(text: Optional[str], name: str) -> datetime:
         raise ApiError(400, f"{name}: not RFC 3339 ({text!r})") from None
 
 
-class FakeAnthropic(FakeProvider):
+class FakeAnthropic(AnthropicAdmin, FakeProvider):
     name = "anthropic"
     sdk_prefix = ""
 

@@ -15,13 +15,14 @@ from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 from ..timeutil import UTC
+from .admin import LiteLLMAdmin
 from ._server import ApiError, FakeProvider, Query, Reply, int_param, one
 
 TOTAL_CAP = 10_000
 FMT = "%Y-%m-%d %H:%M:%S"
 
 
-class FakeLiteLLM(FakeProvider):
+class FakeLiteLLM(LiteLLMAdmin, FakeProvider):
     name = "litellm"
     sdk_prefix = ""
 

@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any, Optional
 
 from ..timeutil import UTC, floor_to
+from .admin import OpenAIAdmin
 from ._server import ApiError, FakeProvider, Query, Reply, int_param, one
 
 WIDTH = {"1m": timedelta(minutes=1), "1h": timedelta(hours=1), "1d": timedelta(days=1)}
@@ -61,7 +62,7 @@ def page_of(buckets: list[tuple[datetime, datetime]], cursor: Optional[str], per
     return chunk, nxt
 
 
-class FakeOpenAI(FakeProvider):
+class FakeOpenAI(OpenAIAdmin, FakeProvider):
     name = "openai"
     sdk_prefix = "/v1"
 

@@ -15,10 +15,11 @@ from decimal import Decimal
 from typing import Any
 
 from ..timeutil import day_start
+from .admin import OpenRouterAdmin
 from ._server import ApiError, FakeProvider, Query, Reply, one
 
 
-class FakeOpenRouter(FakeProvider):
+class FakeOpenRouter(OpenRouterAdmin, FakeProvider):
     name = "openrouter"
     sdk_prefix = "/api/v1"
 
