@@ -58,7 +58,7 @@ class Fakes:
 
 @pytest.fixture
 def fakes(monkeypatch: pytest.MonkeyPatch) -> Iterator[Fakes]:
-    ds = generate(at("2026-10-01"), days=1, providers=("openrouter", "litellm"))
+    ds = generate(at("2026-10-01"), days=1, density=0.02, providers=("openrouter", "litellm"))
     orf = FakeOpenRouter(ds, api_key=OR_ADMIN).start()
     llf = FakeLiteLLM(ds, api_key=LL_ADMIN).start()
     orf.add_key(OR_KEY, "batch-agent")
