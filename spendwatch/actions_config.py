@@ -120,7 +120,10 @@ def describe_rule(rule: ActionRule) -> str:
     where = ", ".join(f"{p} ({rule.base_url(p)})" for p in rule.acts_on()) or "no provider"
     mode = "ENFORCE: calls the provider" if rule.enforce else "dry-run: only says what it would do"
     prot = sum(len(v) if isinstance(v, list) else 1 for v in rule.protect.values())
-    return f"{rule.name}: {rule.do} on {when}; {where}; {mode}; {prot} protected; cooldown {rule.cooldown}"
+    from .timeutil import format_duration
+
+    return (f"{rule.name}: {rule.do} on {when}; {where}; {mode}; {prot} protected; "
+            f"cooldown {format_duration(rule.cooldown)}")
 
 
 def is_loopback(url: str) -> bool:
