@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, Optional
+from typing import Any
 
 from .actions_config import TARGET_COLUMN, TARGET_KIND, ActionRule
 from .config import MATCH_COLUMNS, SEVERITY_RANK, Config
@@ -62,9 +62,9 @@ class ActionRow:
     target: str
     mode: str
     state: str
-    before: Optional[dict[str, Any]] = None
-    note: Optional[str] = None
-    error: Optional[str] = None
+    before: dict[str, Any] | None = None
+    note: str | None = None
+    error: str | None = None
 
     @property
     def what(self) -> str:
@@ -76,7 +76,8 @@ _COLS = "id, rule, action, alert_id, episode, provider, target_kind, target, mod
 
 
 def _row(r: Any) -> ActionRow:
-    return ActionRow(*r[:10], before=json.loads(r[10]) if r[10] else None, note=r[11], error=r[12])
+    return ActionRow(int(r[0]), r[1], r[2], r[3], int(r[4]), r[5], r[6], r[7], r[8], r[9],
+                     before=json.loads(r[10]) if r[10] else None, note=r[11], error=r[12])
 
 
 def owner_id() -> str:
@@ -127,7 +128,7 @@ def take_over(conn: Any, me: str, wall: datetime) -> list[ActionRow]:
     return out
 
 
-def _owner_gone(owner: Optional[str]) -> bool:
+def _owner_gone(owner: str | None) -> bool:
     """True when the owner ran on this host and its process no longer exists."""
     if not owner or ":" not in owner:
         return True
@@ -173,7 +174,8 @@ def targets(conn: Any, rule: ActionRule, f: Finding, config: Config) -> list[tup
     if not providers:
         return []
     col = TARGET_COLUMN[rule.do]
-    conds, params = [f"{col} IS NOT NULL", "list_contains(?, provider)"], [providers]
+    conds = [f"{col} IS NOT NULL", "list_contains(?, provider)"]
+    params: list[Any] = [providers]
     for k, v in sorted(f.scope.items()):
         if k in MATCH_COLUMNS:
             conds.append(f"{k} = ?")
@@ -251,7 +253,7 @@ def rule_named(config: Config, name: str) -> ActionRule:
                           "needed to act (restore the rule, or act in the provider's console)")
 
 
-def execute(config: Config, row: ActionRow) -> Optional[str]:
+def execute(config: Config, row: ActionRow) -> str | None:
     """Carry out one planned row (fresh or interrupted); returns a problem line when it failed."""
     from .actuators import actuator
 
@@ -295,12 +297,13 @@ def _save_before(config: Config, rid: int, before: Any) -> None:
         conn.execute("UPDATE actions_log SET before = ? WHERE id = ?", [json.dumps(before, sort_keys=True), rid])
 
 
-def _finish(config: Config, rid: int, state: str, *, note: Optional[str] = None, error: Optional[str] = None,
+def _finish(config: Config, rid: int, state: str, *, note: str | None = None, error: str | None = None,
             before: Any = None) -> None:
     with _writer(config) as store, store.transaction() as conn:
-        conn.execute("UPDATE actions_log SET state = ?, done_at = ?, note = coalesce(?, note), error = ?, owner = NULL, "
-                     "before = coalesce(?, before) WHERE id = ?",
-                     [state, utcnow(), note, error, json.dumps(before, sort_keys=True) if before is not None else None, rid])
+        saved = json.dumps(before, sort_keys=True) if before is not None else None
+        conn.execute("UPDATE actions_log SET state = ?, done_at = ?, note = coalesce(?, note), error = ?, "
+                     "owner = NULL, before = coalesce(?, before) WHERE id = ?",
+                     [state, utcnow(), note, error, saved, rid])
 
 
 def _pause(stage: str) -> None:
@@ -332,11 +335,13 @@ def undo(config: Config, rid: int) -> str:
     if row.state == "planned":
         raise SpendwatchError(f"action {rid} is still planned (running, or interrupted): run `spendwatch detect` "
                               "to settle it, then undo")
-    untouched = row.mode == "dry-run" or (row.before is not None and actuator(row.provider).already(row.action, row.before))
+    untouched = row.mode == "dry-run" or (
+        row.before is not None and actuator(row.provider).already(row.action, row.before))
     if row.state == "failed" and row.before is None:
         raise SpendwatchError(f"action {rid} failed before changing anything; nothing to undo")
     if untouched:
-        line = f"action {rid}: nothing had been changed ({'dry-run' if row.mode == 'dry-run' else row.note}); marked undone"
+        why = "dry-run" if row.mode == "dry-run" else row.note
+        line = f"action {rid}: nothing had been changed ({why}); marked undone"
     else:
         rule = rule_named(config, row.rule)
         try:
@@ -367,7 +372,7 @@ def describe(row: ActionRow) -> str:
     return f"{done.capitalize()} {row.what} (action {row.id}, rule {row.rule}); undo: spendwatch actions undo {row.id}"
 
 
-def notice_lines(conn: Any, alert_id: str, episode: Optional[int] = None) -> list[str]:
+def notice_lines(conn: Any, alert_id: str, episode: int | None = None) -> list[str]:
     """The action lines of one alert (its given episode, else its latest), for the notice."""
     exists = conn.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'actions_log'").fetchone()[0]
     if not exists:
@@ -380,7 +385,7 @@ def notice_lines(conn: Any, alert_id: str, episode: Optional[int] = None) -> lis
     return [describe(_row(r)) for r in rows]
 
 
-def with_actions(notice: Any, conn: Any, episode: Optional[int] = None) -> Any:
+def with_actions(notice: Any, conn: Any, episode: int | None = None) -> Any:
     """The notice with its action lines (a Notice from sinks._notice; it is a frozen dataclass)."""
     lines = notice_lines(conn, notice.key, episode)
     return replace(notice, actions=tuple(lines)) if lines else notice

@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any, Optional
+from typing import Any
 from urllib.parse import urlsplit
 
 from .config import Ratio, Secret
@@ -57,8 +57,8 @@ TARGET_KIND = {"disable_key": "api_key_id", "block_team": "team_id", "throttle_p
 class ProviderAccess:
     """`[actions.<provider>]`: the admin credential and endpoint one rule uses for one provider."""
 
-    admin_key: Optional[Secret] = None   # admin_key_env / admin_key_file
-    base_url: Optional[str] = None
+    admin_key: Secret | None = None   # admin_key_env / admin_key_file
+    base_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -182,14 +182,17 @@ def _check(rule: ActionRule, path: tuple[Any, ...], probs: Any, detectors: list[
     elif "budget" in when and "detector" not in when:
         names = [b.name for b in budgets if hasattr(b, "name")]
         if when["budget"] not in names:
-            probs.add(path + ("when",), f"no [[budgets]] named {when['budget']!r} (configured: {', '.join(names) or 'none'})")
+            probs.add(path + ("when",), f"no [[budgets]] named {when['budget']!r} "
+                                        f"(configured: {', '.join(names) or 'none'})")
         extra = set(when) - {"budget", "threshold"}
         try:
-            th = Decimal(repr(when["threshold"]) if isinstance(when.get("threshold"), float) else str(when.get("threshold", "1.0")))
+            raw_th = when.get("threshold", "1.0")
+            th = Decimal(repr(raw_th) if isinstance(raw_th, float) else str(raw_th))
             if not th.is_finite() or th <= 0:
                 raise ValueError
         except Exception:
-            probs.add(path + ("when",), f"threshold must be a positive share of the budget (got {when.get('threshold')!r})")
+            probs.add(path + ("when",), "threshold must be a positive share of the budget "
+                                        f"(got {when.get('threshold')!r})")
     else:
         extra = set()
         probs.add(path + ("when",), 'give either { detector = "...", min_severity = "..." } or '

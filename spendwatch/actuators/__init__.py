@@ -16,7 +16,7 @@ An actuator works on one target (a key, a team, a project) in three idempotent s
 
 from __future__ import annotations
 
-from typing import Any, Optional, Protocol
+from typing import Any, Protocol
 
 from ..http import HttpClient
 
@@ -25,7 +25,7 @@ class Actuator(Protocol):
     provider: str
     noun: dict[str, str]   # action -> what the target is called ("key", "team", "project")
 
-    def headers(self, admin_key: Optional[str]) -> dict[str, str]: ...
+    def headers(self, admin_key: str | None) -> dict[str, str]: ...
     def read(self, client: HttpClient, action: str, target: str) -> Any: ...
     def already(self, action: str, before: Any) -> bool: ...
     def in_effect(self, action: str, before: Any, current: Any) -> bool: ...
@@ -44,5 +44,5 @@ def actuator(provider: str) -> Actuator:
     return table[provider]
 
 
-def bearer(admin_key: Optional[str]) -> dict[str, str]:
+def bearer(admin_key: str | None) -> dict[str, str]:
     return {"Authorization": f"Bearer {admin_key}"} if admin_key else {}

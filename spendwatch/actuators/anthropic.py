@@ -5,7 +5,7 @@ and `anthropic-version: 2023-06-01`. Sources in docs/guardrails.md."""
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 from urllib.parse import quote
 
 from ..http import HttpClient
@@ -15,7 +15,7 @@ class AnthropicActuator:
     provider = "anthropic"
     noun = {"disable_key": "key"}
 
-    def headers(self, admin_key: Optional[str]) -> dict[str, str]:
+    def headers(self, admin_key: str | None) -> dict[str, str]:
         h = {"anthropic-version": "2023-06-01"}
         if admin_key:
             h["x-api-key"] = admin_key

@@ -7,7 +7,7 @@ Sources in docs/guardrails.md."""
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from ..http import HttpClient
 from . import bearer
@@ -17,7 +17,7 @@ class LiteLLMActuator:
     provider = "litellm"
     noun = {"disable_key": "key", "block_team": "team"}
 
-    def headers(self, admin_key: Optional[str]) -> dict[str, str]:
+    def headers(self, admin_key: str | None) -> dict[str, str]:
         return bearer(admin_key)
 
     def read(self, client: HttpClient, action: str, target: str) -> Any:

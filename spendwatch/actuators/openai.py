@@ -16,7 +16,7 @@ Sources in docs/guardrails.md.
 from __future__ import annotations
 
 from decimal import ROUND_FLOOR, Decimal
-from typing import Any, Optional
+from typing import Any
 from urllib.parse import quote
 
 from ..http import HttpClient
@@ -26,16 +26,20 @@ LIMIT_FIELDS = ("max_requests_per_1_minute", "max_tokens_per_1_minute", "max_ima
                 "max_audio_megabytes_per_1_minute", "max_requests_per_1_day", "batch_1_day_max_input_tokens")
 
 
+def _limit_path(project: str, rate_limit_id: str) -> str:
+    return f"organization/projects/{quote(project, safe='')}/rate_limits/{quote(rate_limit_id, safe='')}"
+
+
 class OpenAIActuator:
     provider = "openai"
     noun = {"throttle_project": "project"}
 
-    def headers(self, admin_key: Optional[str]) -> dict[str, str]:
+    def headers(self, admin_key: str | None) -> dict[str, str]:
         return bearer(admin_key)
 
     def read(self, client: HttpClient, action: str, target: str) -> Any:
         limits: dict[str, dict[str, int]] = {}
-        after: Optional[str] = None
+        after: str | None = None
         path = f"organization/projects/{quote(target, safe='')}/rate_limits"
         for _ in range(1000):  # loop guard: 100 per page
             page = client.get_json(path, [("limit", 100)] + ([("after", after)] if after else []))
@@ -64,8 +68,8 @@ class OpenAIActuator:
 
     def apply(self, client: HttpClient, action: str, target: str, before: Any, *, throttle_to: Any = None) -> None:
         for rl, vals in (before.get("_lowered") or self.lowered(before, throttle_to)).items():
-            client.send_json("POST", f"organization/projects/{quote(target, safe='')}/rate_limits/{quote(rl, safe='')}", vals)
+            client.send_json("POST", _limit_path(target, rl), vals)
 
     def revert(self, client: HttpClient, action: str, target: str, before: Any) -> None:
         for rl, vals in before["limits"].items():
-            client.send_json("POST", f"organization/projects/{quote(target, safe='')}/rate_limits/{quote(rl, safe='')}", vals)
+            client.send_json("POST", _limit_path(target, rl), vals)

@@ -4,7 +4,7 @@ Sources in docs/guardrails.md."""
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 from urllib.parse import quote
 
 from ..http import HttpClient
@@ -15,7 +15,7 @@ class OpenRouterActuator:
     provider = "openrouter"
     noun = {"disable_key": "key"}
 
-    def headers(self, admin_key: Optional[str]) -> dict[str, str]:
+    def headers(self, admin_key: str | None) -> dict[str, str]:
         return bearer(admin_key)
 
     def read(self, client: HttpClient, action: str, target: str) -> Any:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Any, Optional
+from typing import Any
 
 from ._server import ApiError, Query, Reply, int_param, one
 
@@ -42,7 +42,7 @@ class OpenRouterAdmin:
                                      "disabled": False, "limit": None, "usage": 0, "created_at": "2026-01-01T00:00:00Z",
                                      "updated_at": None}
 
-    def admin_route(self, method: str, path: str, query: Query, body: Any) -> Optional[Reply]:
+    def admin_route(self, method: str, path: str, query: Query, body: Any) -> Reply | None:
         m = re.fullmatch(r"/api/v1/keys/([^/]+)", path)
         if not m:
             return None
@@ -71,7 +71,7 @@ class LiteLLMAdmin:
     def token_hash(key: str) -> str:
         return hashlib.sha256(key.encode()).hexdigest() if key.startswith("sk-") else key
 
-    def add_virtual_key(self, key: str, team_id: Optional[str] = None) -> str:
+    def add_virtual_key(self, key: str, team_id: str | None = None) -> str:
         if not hasattr(self, "virtual_keys"):
             self.virtual_keys = {}
         h = self.token_hash(key)
@@ -83,7 +83,7 @@ class LiteLLMAdmin:
             self.teams = {}
         self.teams[team_id] = {"team_id": team_id, "team_alias": team_id, "blocked": False, "spend": 0}
 
-    def admin_route(self, method: str, path: str, query: Query, body: Any) -> Optional[Reply]:
+    def admin_route(self, method: str, path: str, query: Query, body: Any) -> Reply | None:
         keys, teams = getattr(self, "virtual_keys", {}), getattr(self, "teams", {})
         if path == "/key/info" and method == "GET":
             key = one(query, "key", required=True) or ""
@@ -125,7 +125,7 @@ class AnthropicAdmin:
                                  "created_at": "2026-01-01T00:00:00Z", "partial_key_hint": "sk-ant-api03-…AAAA",
                                  "workspace_id": None}
 
-    def admin_route(self, method: str, path: str, query: Query, body: Any) -> Optional[Reply]:
+    def admin_route(self, method: str, path: str, query: Query, body: Any) -> Reply | None:
         m = re.fullmatch(r"/v1/organizations/api_keys/([^/]+)", path)
         if not m:
             return None
@@ -164,7 +164,7 @@ class OpenAIAdmin:
             "max_tokens_per_1_minute": tpm, **more}
         return rl
 
-    def admin_route(self, method: str, path: str, query: Query, body: Any) -> Optional[Reply]:
+    def admin_route(self, method: str, path: str, query: Query, body: Any) -> Reply | None:
         m = re.fullmatch(r"/v1/organization/projects/([^/]+)/rate_limits(?:/([^/]+))?", path)
         if not m:
             return None

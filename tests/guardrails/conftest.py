@@ -3,10 +3,11 @@ endpoints) on 127.0.0.1, a fake Slack webhook, and `spendwatch detect` in-proces
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 

@@ -56,8 +56,10 @@ def test_kill_9_between_intent_and_result_settles_once(cli: Any, planted: Path, 
     notes = sorted(a["note"] or "" for a in rows)
     # Killed before any call: both are simply carried out. Killed after the first change: that one is read
     # back from the provider and found in place (no second call), the other carried out.
-    assert notes == (["", ""] if stage == "intent" else ["", "settled after an interrupted run: the change was in place"])
+    settled = "settled after an interrupted run: the change was in place"
+    assert notes == (["", ""] if stage == "intent" else ["", settled])
     (msg,) = fakes.slack.messages()
+    what = {"openrouter": f"OpenRouter key {OR_KEY}", "litellm": f"LiteLLM key {LL_KEY}"}
     assert sorted(line for line in msg["text"].splitlines() if "action:" in line) == sorted(
-        f"    action: Disabled {what} (action {a['id']}, rule stop-runaway-keys); undo: spendwatch actions undo {a['id']}"
-        for a in rows for what in [f"OpenRouter key {OR_KEY}" if a["provider"] == "openrouter" else f"LiteLLM key {LL_KEY}"])
+        f"    action: Disabled {what[a['provider']]} (action {a['id']}, rule stop-runaway-keys); "
+        f"undo: spendwatch actions undo {a['id']}" for a in rows)
