@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Optional
 from urllib.parse import urlsplit
 
 from .config import Ratio, Secret
@@ -57,8 +57,9 @@ TARGET_KIND = {"disable_key": "api_key_id", "block_team": "team_id", "throttle_p
 class ProviderAccess:
     """`[actions.<provider>]`: the admin credential and endpoint one rule uses for one provider."""
 
-    admin_key: Secret | None = None   # admin_key_env / admin_key_file
-    base_url: str | None = None
+    # Optional[...], not "X | None": config.parse_options reads typing.Union (the kernel's checker).
+    admin_key: Optional[Secret] = None  # noqa: UP045  admin_key_env / admin_key_file
+    base_url: Optional[str] = None  # noqa: UP045
 
 
 @dataclass(frozen=True)
