@@ -248,6 +248,9 @@ def alerts_html(notes: Sequence[Notice], cap: int) -> str:
         if drivers:
             parts.append("<div style=\"margin-top:6px;color:#444\">Drivers:<ul style=\"margin:2px 0\">"
                          + "".join(f"<li>{e(d)}</li>" for d in drivers) + "</ul></div>")
+        if n.actions:
+            parts.append("<div style=\"margin-top:6px;color:#444\">Actions:<ul style=\"margin:2px 0\">"
+                         + "".join(f"<li>{e(a)}</li>" for a in n.actions) + "</ul></div>")
         parts.append("</div>")
     if len(notes) > cap:
         parts.append(f"<p>and {len(notes) - cap} more</p>")

@@ -254,7 +254,8 @@ def alert_blocks(notes: Sequence[Notice], cap: int) -> list[dict[str, Any]]:
         icon = ":white_check_mark:" if n.status == "resolved" else SEVERITY_ICON.get(n.severity, "")
         label = "resolved" if n.status == "resolved" else n.severity + (", escalated" if n.escalated else "")
         section: dict[str, Any] = {"type": "section",
-                                   "text": _md(f"{icon} *{_esc(headline(n))}* ({label})\n{_esc(n.message)}")}
+                                   "text": _md(f"{icon} *{_esc(headline(n))}* ({label})\n{_esc(n.message)}"
+                                               + "".join(f"\n:shield: {_esc(a)}" for a in n.actions))}
         fields = [_md(f"*{k}*\n{v}") for k, v in figures(n)]
         if period_text(n):
             fields.append(_md(f"*Period*\n{period_text(n)}"))

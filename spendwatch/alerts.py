@@ -31,6 +31,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Iterable, Optional
 
+from .actions import run_actions, with_actions
 from .config import Config, SinkConfig
 from .delivery import fan_out, option
 from .errors import PermanentSinkError, SecretMissing, SinkError
@@ -66,7 +67,9 @@ class SinkBatch:
 
 def deliver(config: Config, findings: list[Finding], now: datetime) -> list[str]:
     """Record findings in the alert log and deliver what each sink has not had yet; returns one line per
-    sink that failed (the caller exits non-zero when there are any)."""
+    sink that failed (the caller exits non-zero when there are any). Guardrail actions ([[actions]]) run
+    first, so that each notice can say what was done (or, in dry-run, would have been) and how to undo it."""
+    acted = run_actions(config, findings, now)
     wall = utcnow()
     register_secrets(config)
     with _writer(config) as store, store.transaction() as conn:
@@ -76,11 +79,11 @@ def deliver(config: Config, findings: list[Finding], now: datetime) -> list[str]
             queue_notices(conn, sc, current, resolved, wall)
         batches = [b for b in (claim(conn, config, sc, wall) for sc in config.sinks) if b.rows]
     if not batches:
-        return []
+        return acted
     send_all(config, batches)
     with _writer(config) as store, store.transaction() as conn:
         record_outcomes(conn, batches, utcnow())
-    return [problem_line(b) for b in batches if b.error is not None]
+    return acted + [problem_line(b) for b in batches if b.error is not None]
 
 
 def register_secrets(config: Config) -> None:
@@ -255,7 +258,7 @@ def claim(conn: Any, config: Config, sc: SinkConfig, wall: datetime) -> SinkBatc
                    period_start=r[8], period_end=r[9], message=r[10] or "", observed=r[11], expected=r[12],
                    threshold=r[13], drivers=json.loads(r[14] or "[]"), step=step, status=notice,
                    escalated=bool(r[16]) and notice == "firing", first_seen=r[15])
-        items.append(with_budget(n, config))
+        items.append(with_actions(with_budget(n, config), conn, episode))
     batch.notices = notices(items)
     for row in batch.rows:
         conn.execute("""UPDATE alert_deliveries SET claimed_at = ?, attempts = attempts + 1, last_attempt_at = ?
@@ -312,6 +315,7 @@ def open_alerts(conn: Any, config: Any = None) -> list[Any]:
                                       period_start=r[5], period_end=r[6], message=r[7] or "", observed=r[8],
                                       expected=r[9], threshold=r[10], drivers=json.loads(r[11] or "[]"),
                                       first_seen=r[12]), config))
+        out[-1] = with_actions(out[-1], conn)
     return notices(out)
 
 

@@ -17,7 +17,7 @@ import click
 from .output import output_option
 
 ALLOWED_SQL = {"SELECT", "EXPLAIN"}
-QUIET_COMMANDS = {"sql", "report", "status", "check-config"}  # read-only: nothing to log, so skip the setup
+QUIET_COMMANDS = {"sql", "report", "status", "check-config", "actions"}  # read-only: nothing to log, so skip the setup
 
 
 class Ctx:
@@ -418,6 +418,31 @@ from .cli_export import compact_cmd, export_cmd  # noqa: E402  (their own module
 
 main.add_command(export_cmd)
 main.add_command(compact_cmd)
+
+
+# --------------------------------------------------------------------------------------------- actions
+@main.group("actions", invoke_without_command=True)
+@output_option()
+@click.pass_context
+def actions_(ctx: click.Context, fmt: str) -> None:
+    """Guardrail actions taken or planned ([[actions]]): list them; `actions undo ID` restores one."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from .output import render
+
+    with ctx.obj.reader() as store:
+        cols, rows = store.query("SELECT * FROM actions ORDER BY id")
+    click.echo(render(cols, rows, fmt), nl=False)
+
+
+@actions_.command("undo")
+@click.argument("action_id", type=int)
+@click.pass_obj
+def actions_undo(obj: Ctx, action_id: int) -> None:
+    """Restore what action ACTION_ID changed (re-enable the key, unblock the team, restore the limits)."""
+    from .actions import undo
+
+    click.echo(undo(obj.config(), action_id))
 
 
 def entry() -> None:

@@ -15,6 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .actions_config import parse_actions
 from .attribution import parse_gateways
 from .config_schema import (
     AllocationRule,
@@ -32,7 +33,7 @@ from .config_schema import (
 )
 from .contracts import options_of
 from .errors import ConfigError
-from .tomlcheck import BAD, Problems, closest, convert, parse_options
+from .tomlcheck import BAD, Problems, closest, convert, parse_options, table_list
 from .values import MATCH_COLUMNS, Severity, parse_listen
 
 if TYPE_CHECKING:
@@ -42,7 +43,7 @@ __all__ = ["AllocationRule", "BudgetConfig", "Config", "DaemonConfig", "Detector
            "SinkConfig", "SourceConfig", "StoreConfig", "find_config_path", "load_config", "minimal_config",
            "parse_config"]
 
-SECTIONS = ("store", "sources", "budgets", "allocation", "sinks", "daemon", "detectors", "prices", "gateways", "web")
+SECTIONS = ("store", "sources", "budgets", "allocation", "sinks", "daemon", "detectors", "prices", "gateways", "web", "actions")
 
 
 def _check_match(match: Any, path: tuple[Any, ...], probs: Problems) -> None:
@@ -53,14 +54,6 @@ def _check_match(match: Any, path: tuple[Any, ...], probs: Problems) -> None:
             probs.add(path + (col,), f"not a column of spend usable in match (use one of {', '.join(MATCH_COLUMNS)})")
         elif not (isinstance(pat, str) or (isinstance(pat, list) and all(isinstance(p, str) for p in pat))):
             probs.add(path + (col,), "expected a string pattern or a list of them")
-
-
-def _table_list(raw: dict[str, Any], key: str, probs: Problems) -> list[dict[str, Any]]:
-    value = raw.get(key, [])
-    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-        probs.add((key,), f"expected [[{key}]] tables")
-        return []
-    return value
 
 
 def _duplicates(items: list[Any], kind: str, probs: Problems) -> None:
@@ -116,10 +109,10 @@ def parse_config(text: str, path: str, plugins: Plugins) -> Config:
 
     COLLECTORS, DETECTORS, SINKS = plugins.collectors, plugins.detectors, plugins.sinks
     sources = []
-    for i, t in enumerate(_table_list(raw, "sources", probs)):
+    for i, t in enumerate(table_list(raw, "sources", probs)):
         sources.append(_parse_plugin_entry(t, ("sources", i), COLLECTORS, "collector", probs, _parse_source))
     budgets = []
-    for i, t in enumerate(_table_list(raw, "budgets", probs)):
+    for i, t in enumerate(table_list(raw, "budgets", probs)):
         b = parse_options(BudgetConfig, t, ("budgets", i), probs)
         if isinstance(t.get("match"), dict):
             _check_match(t["match"], ("budgets", i, "match"), probs)
@@ -131,7 +124,7 @@ def parse_config(text: str, path: str, plugins: Plugins) -> Config:
                     probs.add(("budgets", i, "thresholds", j), f"must be a positive share of the budget (got {th})")
         budgets.append(b)
     allocation = []
-    for i, t in enumerate(_table_list(raw, "allocation", probs)):
+    for i, t in enumerate(table_list(raw, "allocation", probs)):
         a = parse_options(AllocationRule, t, ("allocation", i), probs)
         if isinstance(t.get("match"), dict):
             _check_match(t["match"], ("allocation", i, "match"), probs)
@@ -140,10 +133,10 @@ def parse_config(text: str, path: str, plugins: Plugins) -> Config:
                 probs.add(("allocation", i, "match", "team"), "an allocation rule cannot match on the team it assigns")
         allocation.append(a)
     prices = [parse_options(PriceOverride, t, ("prices", i), probs)
-              for i, t in enumerate(_table_list(raw, "prices", probs))]
-    gateways = parse_gateways(_table_list(raw, "gateways", probs), probs, parse_options, _check_match)
+              for i, t in enumerate(table_list(raw, "prices", probs))]
+    gateways = parse_gateways(table_list(raw, "gateways", probs), probs, parse_options, _check_match)
     sinks = []
-    for i, t in enumerate(_table_list(raw, "sinks", probs)):
+    for i, t in enumerate(table_list(raw, "sinks", probs)):
         sinks.append(_parse_plugin_entry(t, ("sinks", i), SINKS, "sink", probs, _parse_sink))
     detectors: dict[str, DetectorConfig] = {}
     det_raw = raw.get("detectors", {})
@@ -171,12 +164,13 @@ def parse_config(text: str, path: str, plugins: Plugins) -> Config:
             parse_listen(web.listen)
         except ValueError as exc:
             probs.add(("web", "listen"), str(exc))
-    for kind, items in (("sources", sources), ("budgets", budgets), ("sinks", sinks)):
+    actions = parse_actions(raw, probs, detectors=DETECTORS.names(), budgets=budgets)
+    for kind, items in (("sources", sources), ("budgets", budgets), ("sinks", sinks), ("actions", actions)):
         _duplicates([x for x in items if x is not BAD], kind, probs)
     if probs.items:
         raise ConfigError(probs.items)
     return Config(path=path, store=store, sources=sources, budgets=budgets, allocation=allocation,
-                  sinks=sinks, daemon=daemon, detectors=detectors, prices=prices, gateways=gateways, web=web,
+                  sinks=sinks, daemon=daemon, detectors=detectors, prices=prices, gateways=gateways, web=web, actions=actions,
                   plugins_=plugins)
 
 

@@ -130,6 +130,7 @@ class Config:
     prices: list[PriceOverride] = field(default_factory=list)
     gateways: list[Any] = field(default_factory=list)  # spendwatch.attribution.GatewayConfig
     web: WebConfig = field(default_factory=WebConfig)
+    actions: list[Any] = field(default_factory=list)  # [[actions]] guardrails (spendwatch.actions_config)
     # The registries the config was validated against (set by parse_config); None only in a minimal config
     # (`--store` without a config file), which has no plugin entries to look up.
     plugins_: Optional[Plugins] = field(default=None, compare=False, repr=False)
@@ -154,7 +155,8 @@ class Config:
     def secrets(self) -> list[Secret]:
         """Every secret the config refers to, for check-config and for redaction."""
         found: list[Secret] = []
-        for obj in [s.options for s in self.sources] + [s.options for s in self.sinks] + [self.web]:
+        for obj in ([s.options for s in self.sources] + [s.options for s in self.sinks] + [self.web]
+                    + [p for a in self.actions for p in a.providers.values()]):
             if dataclasses.is_dataclass(obj):
                 for f in dataclasses.fields(obj):
                     v = getattr(obj, f.name)

@@ -98,6 +98,8 @@ class Digest:
         budgets = [b.text() for b in self.budgets]
         alerts = [f"[{n.severity.upper()}] {headline(n)} (since {n.first_seen.strftime('%Y-%m-%d')})"
                   if n.first_seen else f"[{n.severity.upper()}] {headline(n)}" for n in self.open_alerts]
+        alerts = [line for n, text in zip(self.open_alerts, alerts)
+                  for line in [text] + [f"  action: {a}" for a in getattr(n, "actions", ())]]
         return [(f"Yesterday ({self.day.isoformat()}, UTC) by provider", yesterday),
                 ("Top models yesterday", models), ("Top teams yesterday", teams),
                 ("Budgets to date", budgets), (f"Open alerts ({len(self.open_alerts)})", alerts)]

@@ -114,27 +114,39 @@ class HttpClient:
         The retry loop is tenacity's: `_once` either answers, raises a FatalSourceError (no retry), or raises
         `_Retry` carrying the reason and any Retry-After, which `_wait` honours (capped) or replaces with
         full-jitter exponential backoff."""
-        where = f"GET {redact(path.lstrip('/'))}"
+        return self._exchange("GET", path, params, None)
+
+    def send_json(self, method: str, path: str, body: Optional[Any] = None, params: Optional[Params] = None) -> Any:
+        """A write (POST/PATCH) with a JSON body, under the same policy as `get_json`. Only for idempotent
+        writes (set a field to a value): a retry after a lost answer repeats the same change, never a second
+        one. Used by the guardrail actuators (spendwatch/actuators/). An empty answer is None."""
+        return self._exchange(method, path, params, body)
+
+    def _exchange(self, method: str, path: str, params: Optional[Params], body: Optional[Any]) -> Any:
+        where = f"{method} {redact(path.lstrip('/'))}"
         retrying = tenacity.Retrying(stop=tenacity.stop_after_attempt(self.attempts), wait=self._wait,
                                      retry=tenacity.retry_if_exception_type(_Retry), sleep=self.sleep,
                                      before_sleep=self._log_retry, reraise=True)
         try:
-            return retrying(self._once, path, params, where)
+            return retrying(self._once, method, path, params, body, where)
         except _Retry as exc:
             raise RetryableSourceError(self.source, f"{where}: {exc.reason}; gave up after {self.attempts} "
                                                     "attempts") from None
 
-    def _once(self, path: str, params: Optional[Params], where: str) -> Any:
+    def _once(self, method: str, path: str, params: Optional[Params], body: Optional[Any], where: str) -> Any:
         """One request: the decoded body, FatalSourceError, or _Retry."""
         self.requests += 1
         try:
             # httpx's declared param types are narrower than the ints and strings we pass (a Sequence)
-            resp = self._client.get(path.lstrip("/"), params=params)  # type: ignore[arg-type]
+            resp = self._client.request(method, path.lstrip("/"), params=params,  # type: ignore[arg-type]
+                                        json=body)
         except httpx.TransportError as exc:
             raise _Retry(where, f"{type(exc).__name__}: {redact(str(exc)) or 'no detail'}", None) from None
         status = resp.status_code
         log.debug("http source=%s %s status=%d", self.source, where, status)
         if status < 300:
+            if method != "GET" and not resp.content.strip():
+                return None
             try:
                 return json.loads(resp.content, parse_float=Decimal)
             except ValueError:

@@ -48,6 +48,7 @@ class Notice:
     first_seen: Optional[datetime] = None
     budget_amount: Optional[Decimal] = None  # the configured budget, when scope names one
     budget_provider: Optional[str] = None    # the budget's match.provider, to say "OpenAI budget"
+    actions: tuple[str, ...] = ()            # guardrail actions taken (or, in dry-run, not) with undo hints
 
     @classmethod
     def of(cls, item: "Finding | Notice", **extra: Any) -> "Notice":
@@ -74,6 +75,7 @@ class Notice:
             "drivers": [{k: (money_str(v) if isinstance(v, Decimal) else v) for k, v in d.items()}
                         for d in self.drivers],
             "step": self.step,
+            "actions": list(self.actions),
         }
 
 
@@ -225,6 +227,8 @@ def render_text(items: Sequence[Notice], cap: int = 1000) -> str:
             lines.append(f"    period: {period_text(n)}")
         for d in driver_lines(n):
             lines.append(f"    driver: {d}")
+        for a in n.actions:
+            lines.append(f"    action: {a}")
     if len(items) > cap:
         lines.append(f"and {len(items) - cap} more")
     return "\n".join(lines)

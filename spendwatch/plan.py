@@ -34,6 +34,14 @@ def describe_plan(cfg: Config) -> tuple[list[str], list[str]]:
     for k in cfg.sinks:
         lines.append(f"  {k.name}: {k.type}, {k.min_severity} and above")
         missing += _secrets(k.options, lines)
+    if cfg.actions:
+        from .actions_config import describe_rule
+
+        lines.append(f"actions ({len(cfg.actions)}):")
+        for a in cfg.actions:
+            lines.append(f"  {describe_rule(a)}")
+            for access in a.providers.values():
+                missing += _secrets(access, lines)
     return lines, missing
 
 

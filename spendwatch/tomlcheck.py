@@ -250,3 +250,12 @@ def parse_options(cls: type, table: dict[str, Any], path: tuple[Any, ...], probs
 def closest(key: str, candidates: list[str]) -> Optional[str]:
     m = difflib.get_close_matches(key, candidates, n=1, cutoff=0.75)
     return m[0] if m else None
+
+
+def table_list(raw: dict[str, Any], key: str, probs: Problems) -> list[dict[str, Any]]:
+    """The `[[key]]` tables of a config, or [] with a problem recorded when `key` is not a list of tables."""
+    value = raw.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        probs.add((key,), f"expected [[{key}]] tables")
+        return []
+    return value

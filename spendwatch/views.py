@@ -141,7 +141,7 @@ FROM alert_log a
 def view_definitions(rules: Iterable[Any]) -> list[tuple[str, str]]:
     rules = list(rules)
     return [("spend", materialised_spend_sql(rules)), ("daily_spend", daily_spend_sql()), ("chargeback", chargeback_sql()),
-            ("alerts", alerts_sql())]
+            ("alerts", alerts_sql()), ("actions", actions_sql())]
 
 
 def signature(defs: list[tuple[str, str]]) -> str:
@@ -175,3 +175,12 @@ def create_views(conn: Any, rules: Iterable[Any], *, temp: bool) -> None:
     kind = "TEMP VIEW" if temp else "VIEW"
     for name, sql in view_definitions(rules):
         conn.execute(f"CREATE OR REPLACE {kind} {name} AS {sql}")
+
+
+def actions_sql() -> str:
+    """Guardrail actions (migration 0006, spendwatch/actions.py): intent and result of every action."""
+    return """
+SELECT id, action, alert_id, provider, target, mode, state, requested_at, done_at, error,
+       rule, episode, target_kind, note, undone_at
+FROM actions_log
+"""

@@ -36,6 +36,7 @@ class Faults:
     slow_replies: int = 0             # this many replies delayed by `slow_seconds`
     slow_seconds: float = 0.3
     spend_cap: bool = False           # every call: 429 without Retry-After (Anthropic's spend cap)
+    write_errors: int = 0             # this many 500s on admin writes (POST/PATCH), echoing the credential
 
 
 class ApiError(Exception):
@@ -150,7 +151,16 @@ class FakeProvider:
         raise NotImplementedError
 
     # ------------------------------------------------------------------------------------ dispatch
-    def handle(self, method: str, target: str, headers: Any) -> Reply:
+    def admin_route(self, method: str, path: str, query: Query, body: Any) -> Optional[Reply]:
+        """Admin endpoints (fakes/admin.py mixins: disable keys, block teams, rate limits); None: not one."""
+        return None
+
+    def writes(self) -> list[tuple[str, str]]:
+        """Every admin write received (POST/PATCH), failed ones included: what guardrail tests count."""
+        with self._lock:
+            return [r for r in self.requests if r[0] in ("POST", "PATCH")]
+
+    def handle(self, method: str, target: str, headers: Any, body: Any = None) -> Reply:
         parts = urlsplit(target)
         path, query = parts.path, parse_qs(parts.query, keep_blank_values=True)
         with self._lock:
@@ -166,12 +176,23 @@ class FakeProvider:
             if f.page2_errors > 0 and self.is_later_page(path, query):
                 f.page2_errors -= 1
                 return 500, {}, self.error_body(500, "internal error")
+            if f.write_errors > 0 and method in ("POST", "PATCH"):
+                f.write_errors -= 1
+                # A careless server echoing the request's credential: clients must redact what they report.
+                auth = headers.get("Authorization") or headers.get("x-api-key") or ""
+                return 500, {}, self.error_body(500, f"internal error handling request with {auth}")
             delay = 0.0
             if f.slow_replies > 0:
                 f.slow_replies -= 1
                 delay = f.slow_seconds
         if delay:
             time.sleep(delay)
+        try:
+            admin = self.admin_route(method, path, query, body)
+        except ApiError as exc:
+            return exc.status, {}, self.error_body(exc.status, str(exc))
+        if admin is not None:
+            return admin
         if method != "GET":
             return 405, {}, self.error_body(405, "method not allowed")
         try:
@@ -218,8 +239,17 @@ def _make_handler(provider: FakeProvider) -> type:
         def do_POST(self) -> None:
             self._serve("POST")
 
+        def do_PATCH(self) -> None:
+            self._serve("PATCH")
+
         def _serve(self, method: str) -> None:
-            status, headers, body = provider.handle(method, self.path, self.headers)
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            try:
+                parsed = json.loads(raw) if raw.strip() else None
+            except ValueError:
+                parsed = ApiError  # marks a body that is not JSON (admin routes answer 400)
+            status, headers, body = provider.handle(method, self.path, self.headers, parsed)
             data = dumps(body)
             self.send_response(status)
             self.send_header("Content-Type", "application/json")

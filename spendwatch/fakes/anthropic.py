@@ -16,6 +16,7 @@ from typing import Any, Optional
 
 from ..timeutil import floor_to
 from ._server import ApiError, FakeProvider, Query, Reply, int_param, one
+from .admin import AnthropicAdmin
 from .dataset import ANTHROPIC_DISPLAY
 from .openai import WIDTH, bucket_bounds, page_of
 
@@ -36,7 +37,7 @@ def _parse(text: Optional[str], name: str) -> datetime:
         raise ApiError(400, f"{name}: not RFC 3339 ({text!r})") from None
 
 
-class FakeAnthropic(FakeProvider):
+class FakeAnthropic(AnthropicAdmin, FakeProvider):
     name = "anthropic"
     sdk_prefix = ""
 

@@ -16,13 +16,14 @@ from typing import Any
 
 from ..timeutil import UTC
 from ._server import ApiError, FakeProvider, Query, Reply, int_param, one
+from .admin import LiteLLMAdmin
 
 TOTAL_CAP = 10_000
 UPSTREAMS = ("openai", "anthropic", "azure", "bedrock", "vertex_ai", "gemini", "mistral")  # Cell.endpoint → custom_llm_provider
 FMT = "%Y-%m-%d %H:%M:%S"
 
 
-class FakeLiteLLM(FakeProvider):
+class FakeLiteLLM(LiteLLMAdmin, FakeProvider):
     name = "litellm"
     sdk_prefix = ""
 

@@ -19,6 +19,7 @@ from typing import Any, Optional
 
 from ..timeutil import UTC, floor_to
 from ._server import ApiError, FakeProvider, Query, Reply, int_param, one
+from .admin import OpenAIAdmin
 
 WIDTH = {"1m": timedelta(minutes=1), "1h": timedelta(hours=1), "1d": timedelta(days=1)}
 LIMITS = {"1m": (60, 1440), "1h": (24, 168), "1d": (7, 31)}   # (default, max) buckets per page
@@ -61,7 +62,7 @@ def page_of(buckets: list[tuple[datetime, datetime]], cursor: Optional[str], per
     return chunk, nxt
 
 
-class FakeOpenAI(FakeProvider):
+class FakeOpenAI(OpenAIAdmin, FakeProvider):
     name = "openai"
     sdk_prefix = "/v1"
 

@@ -16,9 +16,10 @@ from typing import Any
 
 from ..timeutil import day_start
 from ._server import ApiError, FakeProvider, Query, Reply, one
+from .admin import OpenRouterAdmin
 
 
-class FakeOpenRouter(FakeProvider):
+class FakeOpenRouter(OpenRouterAdmin, FakeProvider):
     name = "openrouter"
     sdk_prefix = "/api/v1"
 

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from spendwatch.fakes import KEY_ENV, Faults, FakeProvider
+from spendwatch.fakes import KEY_ENV, FakeProvider, Faults
 
 DAYS = 7
 TOKEN_COLS = ("input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens", "reasoning_tokens",

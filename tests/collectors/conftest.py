@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 from typing import Any, Iterator
 
 import pytest
-
 from collector_helpers import DAYS, WAIT_SCALE
+
 from spendwatch.fakes import FAKE_KEYS, KEY_ENV, PROVIDERS, Dataset, FakeProvider, generate
 from spendwatch.timeutil import day_start, utcnow
 

@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from collector_helpers import TOKEN_COLS, all_faults, run_cli, snapshot, source_toml, totals, write_config
 
 from collector import COLLECTORS
 from collector._api import ApiCollector
-from collector_helpers import TOKEN_COLS, all_faults, run_cli, snapshot, source_toml, totals, write_config
-from spendwatch.collect import collect_source
 from spendwatch.app import load_config
+from spendwatch.collect import collect_source
 from spendwatch.fakes import FAKE_KEYS, PROVIDERS, Faults, generate
 from spendwatch.store import Store
 

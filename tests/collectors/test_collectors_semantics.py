@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from collector_helpers import run_cli, snapshot, source_toml, write_config
-from spendwatch.collect import collect_source
+
 from spendwatch.app import load_config
+from spendwatch.collect import collect_source
 from spendwatch.fakes import Faults
 from spendwatch.store import Store
 

@@ -11,9 +11,8 @@ import pytest
 from spendwatch.alerts import deliver
 from spendwatch.store import Store
 
-from .conftest import SMTPServer, SlackServer, WebhookServer
-from .helpers import (EMAIL_PLAIN, SLACK_BOT, SLACK_HOOK, T0, WEBHOOK, budget, findings_file, spike,
-                      write_config)
+from .conftest import SlackServer, SMTPServer, WebhookServer
+from .helpers import EMAIL_PLAIN, SLACK_BOT, SLACK_HOOK, T0, WEBHOOK, budget, findings_file, spike, write_config
 
 
 def all_sinks(slack: SlackServer, smtp: SMTPServer) -> str:

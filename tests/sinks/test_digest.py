@@ -13,7 +13,7 @@ import pytest
 from spendwatch.digest import run_digest, sparkline
 from spendwatch.store import Store, Window
 
-from .conftest import SMTPServer, SlackServer, WebhookServer
+from .conftest import SlackServer, SMTPServer, WebhookServer
 from .helpers import EMAIL_PLAIN, SLACK_BOT, SLACK_HOOK, WEBHOOK, budget, write_config
 
 NOW = datetime(2026, 11, 26, 8, 0, tzinfo=timezone.utc)

@@ -12,7 +12,16 @@ import pytest
 
 from spendwatch.store import Store
 
-from .conftest import ALL_SECRETS, SMTP_PASSWORD, SMTP_USER, WEBHOOK_HMAC, SMTPServer, SlackServer, WebhookServer, start_smtp
+from .conftest import (
+    ALL_SECRETS,
+    SMTP_PASSWORD,
+    SMTP_USER,
+    WEBHOOK_HMAC,
+    SlackServer,
+    SMTPServer,
+    WebhookServer,
+    start_smtp,
+)
 from .helpers import FAST, SLACK_BOT, SLACK_HOOK, WEBHOOK, budget, findings_file, spike, write_config
 
 SOURCE = """
