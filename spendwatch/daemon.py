@@ -197,13 +197,6 @@ class Daemon:
         signal.signal(signal.SIGHUP, reload)
         signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
 
-    def request_stop(self) -> None:
-        self._stop_requested = True
-        try:
-            os.write(self._wake_w, b"\0")
-        except BlockingIOError:
-            pass  # the pipe is full: the main loop is about to wake anyway
-
     # --------------------------------------------------------------------------------------- scheduler
     def _enabled_sources(self) -> list[SourceConfig]:
         return [s for s in self.config.sources if s.enabled]
