@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench venv clean
+.PHONY: demo test lint bench venv clean chromium
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,8 +17,14 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/spendwatch demo
 
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(BIN)/python -m pytest -q -n 2 tests
+
+# The web dashboard's browser tests drive Debian's chromium (never a browser of Playwright's own); they
+# skip with the reason if it cannot be installed here (not root, no package registry).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq chromium >/dev/null) || echo "make: chromium could not be installed; browser tests will skip"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

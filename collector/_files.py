@@ -25,6 +25,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any, Callable, Optional, Sequence
 
+from spendwatch.attribution import refresh_window
 from spendwatch.errors import InputFileError
 from spendwatch.ledger import record_import, sha256_of
 from spendwatch.store import RECORD_COLUMNS, Window
@@ -258,6 +259,8 @@ def run_import(store: Any, path: str, *, fmt: str, kind: str, source: str,
         with store.transaction():
             conn.execute(insert)
             spans = _replace(conn, kind, import_id, plan, Window)
+            for sp in spans:  # what `spend` shows for the days these rows touched (spendwatch/attribution.py)
+                refresh_window(conn, sp.window.start, sp.window.end)
             digest = hasher.result()
             for sp in spans:
                 record_import(conn, path, fmt, sp.source, sp.rows, sp.window, digest=digest, import_id=import_id)

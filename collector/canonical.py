@@ -13,6 +13,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Optional
 
+from spendwatch.attribution import refresh_window
 from spendwatch.errors import InputFileError
 from spendwatch.ledger import record_import
 from spendwatch.store import GRANULARITIES, RECORD_COLUMNS, Store, Window
@@ -125,6 +126,7 @@ class CanonicalFormat:
                                  [src, KIND, window.start, window.end])
                     conn.execute(f"INSERT INTO records ({', '.join(RECORD_COLUMNS)}) SELECT {', '.join(RECORD_COLUMNS)} "
                                  "FROM _canon_rows WHERE source = ?", [src])
+                    refresh_window(conn, window.start, window.end)  # spendwatch/attribution.py
                     record_import(conn, path, "canonical", src, n, window)
                     results.append(ImportResult(path, "canonical", src, n, window, Decimal(total or 0)))
             return results

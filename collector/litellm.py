@@ -8,6 +8,8 @@ a JSON float (read as Decimal), `api_key` is the SHA-256 hash of the virtual key
 Store semantics: requests are summed into hourly rows per (key, user, team, model, end user) — price
 aggregates, not requests — with record_type 'usage' and cost_basis 'billed' (LiteLLM's own price map is
 the money this source reports). `team_id` goes to `project_id` (so allocation rules can match teams),
+the upstream `custom_llm_provider` and `call_type` to `line_item` as "<provider>/<call_type>" (as the
+SpendLogs importer writes it; [[gateways]] reads the upstream from there),
 `organization_id` to `account_id`, the end user to tags. `end_date` is treated as inclusive by the
 server, so rows at or after the window end are dropped here; rows are de-duplicated by request_id (a new
 request arriving mid-walk shifts the newest-first pages by one).
@@ -82,13 +84,15 @@ class LiteLLMCollector(ApiCollector):
         extra: dict[str, Any] = (meta["additional_usage_values"] if isinstance(meta.get("additional_usage_values"), dict)
                                  else {})
         key = (hour, r.get("api_key"), r.get("user"), r.get("team_id"), r.get("organization_id"),
-               r.get("model_group") or r.get("model"), r.get("end_user"))
+               r.get("model_group") or r.get("model"), r.get("end_user"), r.get("custom_llm_provider"),
+               r.get("call_type"))
         g = groups.get(key)
         if g is None:
             g = groups[key] = {
                 "record_type": "usage", "ts": hour, "period_end": hour + HOUR, "granularity": "hour",
                 "provider": "litellm", "api_key_id": key[1], "user_id": key[2], "project_id": key[3],
-                "account_id": key[4], "model": key[5], "input_tokens": None, "cached_input_tokens": None,
+                "account_id": key[4], "model": key[5],
+                "line_item": "/".join(str(p) for p in key[7:] if p) or None, "input_tokens": None, "cached_input_tokens": None,
                 "cache_write_tokens": None, "output_tokens": None, "reasoning_tokens": None, "requests": 0,
                 "cost_usd": None, "cost_basis": "billed",
                 "tags": {"end_user": key[6]} if key[6] else None,

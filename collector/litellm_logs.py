@@ -3,9 +3,9 @@ Parquet (e.g. `COPY "LiteLLM_SpendLogs" TO … CSV HEADER` from its PostgreSQL),
 names (docs/provider-apis.md §5.1). Named litellm_logs.py because collector/litellm.py is the proxy API collector.
 
 Mapping (one record per request): record_type 'usage', cost_basis 'billed' (the proxy's own `spend`, USD),
-granularity 'request', provider 'litellm' (the gateway that charged the team, so these rows never
-reconcile against, or double count with, an OpenAI/Anthropic bill collected directly; the upstream
-`custom_llm_provider` and `call_type` are kept in `line_item` as "<provider>/<call_type>"),
+granularity 'request', provider 'litellm' (the gateway that charged the team; the upstream
+`custom_llm_provider` and `call_type` are kept in `line_item` as "<provider>/<call_type>", from which a
+[[gateways]] entry attributes the upstream's bill to these rows in `spend`: docs/attribution.md),
 ts = startTime (UTC, as LiteLLM writes it), account_id = organization_id, project_id = team_id,
 api_key_id = api_key (the SHA-256 hash LiteLLM stores, never a key), user_id = user, model = model,
 input_tokens = prompt_tokens, output_tokens = completion_tokens, requests = 1, tags = {"end_user": …}

@@ -27,6 +27,9 @@ from ._data import add_days, date_lit, today, ts_lit
 from ._text import day_words, money, pct, provider_name
 
 Q2 = Decimal("0.01")
+# Rows another source accounts for (spendwatch/attribution.py): a duplicate bill, bill lines a gateway's
+# logs took, the provider's usage rows a gateway's logs superseded.
+NOT_TAKEN = ("coalesce(split_part(hidden_by, ':', 1), '') NOT IN ('duplicate', 'gateway', 'superseded')")
 
 
 @DETECTORS.register("reconciliation")
@@ -45,7 +48,7 @@ class Reconciliation(DetectorBase):
         lo = add_days(t, -o.days)
         rel = (f"(SELECT *, CAST(timezone('UTC', ts) AS DATE) AS day, coalesce(project_id, '') AS pk FROM records "
                f"WHERE ts >= {ts_lit(datetime.combine(lo, datetime.min.time(), UTC))} AND ts < {ts_lit(now)} "
-               f"AND period_end <= {ts_lit(now)})")
+               f"AND period_end <= {ts_lit(now)} AND {NOT_TAKEN})")
         rows = history.conn.execute(
             f"""WITH e AS (SELECT provider, pk, day, sum(cost_usd) AS est FROM {rel}
                            WHERE record_type = 'usage' AND cost_basis = 'estimated' AND cost_usd IS NOT NULL

@@ -4,6 +4,10 @@ Invariant 5 says a model with no known price is flagged, never priced at $0. Per
 unpriced token rows visible in the last `window` before `now`, one finding with the token and request
 counts and the keys that used it (drivers, by share of tokens). Identity: the provider and model, so it
 stays one alert until a price is configured.
+
+It reads `spend`, not `records`: an unpriced usage row whose (provider, project, day) has a bill gets its
+share of that bill there (spendwatch/attribution.py), so its money is known; only rows still without
+money in `spend` (no bill, or not yet) are truly unknown.
 """
 
 from __future__ import annotations
@@ -35,14 +39,14 @@ class UnpricedModel(DetectorBase):
     def fire_times(self, history: History, config: Any, options: "UnpricedModel.Options", times: list[datetime]) -> list[datetime]:
         """For backtests: only steps at which new unpriced rows become visible can bring a new finding."""
         vis = [r[0] for r in history.conn.execute(
-            f"""SELECT DISTINCT greatest(period_end, ts + INTERVAL 1 MICROSECOND) FROM records
+            f"""SELECT DISTINCT greatest(period_end, ts + INTERVAL 1 MICROSECOND) FROM spend
                 WHERE record_type = 'usage' AND cost_usd IS NULL AND {TOKENS} > 0
                   AND ts < {ts_lit(max(times))} AND ts >= {ts_lit(min(times) - options.window)}""").fetchall()]
         return steps_seeing(times, vis)
 
     def run(self, history: History, config: Any, options: "UnpricedModel.Options", now: datetime) -> list[Finding]:
         lo, hi = now - options.window, now
-        base = (f"FROM records WHERE record_type = 'usage' AND cost_usd IS NULL AND {TOKENS} > 0 "
+        base = (f"FROM spend WHERE record_type = 'usage' AND cost_usd IS NULL AND {TOKENS} > 0 "
                 f"AND ts >= {ts_lit(lo)} AND ts < {ts_lit(hi)} AND period_end <= {ts_lit(hi)}")
         rows = history.conn.execute(
             f"""SELECT provider, coalesce(model, '(unknown model)') AS model, sum({TOKENS}), sum(coalesce(requests, 0)),

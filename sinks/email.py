@@ -8,12 +8,20 @@ The subject says what and how much: "[spendwatch] critical: OpenAI budget 'prod'
 $5,000)", plus "(+N more)" when the message groups several alerts. The digest's chart travels inline
 (multipart/related, referenced by Content-ID from the HTML part).
 
-Errors: connection refused, timeouts, disconnects and SMTP 4xx replies are retryable; 5xx replies,
-authentication failures, a server without STARTTLS/AUTH, and certificate problems are permanent.
+Acceptance (docs/sinks-delivery.md): a message is delivered only when the server accepted every recipient
+(250/251 to each RCPT) and then answered 250 to the end of DATA. If any recipient is refused, DATA is never
+sent (RSET, then QUIT): nobody gets the message, it stays queued, and the next run sends it to everyone once.
+smtplib would send it to the recipients it accepted and report the others in a dict that was ignored, so an
+alert counted as delivered that some recipients never got, and a resend would duplicate it for the others.
+
+Errors: connection refused, timeouts, disconnects (also after DATA, before the final reply) and SMTP 4xx
+replies are retryable; 5xx replies, recipients all refused with 5xx, authentication failures, a server
+without STARTTLS/AUTH, and certificate problems are permanent.
 """
 
 from __future__ import annotations
 
+import functools
 import html
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Optional, Sequence
@@ -126,9 +134,9 @@ class EmailSink(SinkBase):
         timeout = o.timeout.total_seconds()
         try:
             if o.security == "ssl":
-                smtp: smtplib.SMTP = smtplib.SMTP_SSL(o.host, o.port, timeout=timeout, context=self._tls())
+                smtp: smtplib.SMTP = _smtp_class(True)(o.host, o.port, timeout=timeout, context=self._tls())
             else:
-                smtp = smtplib.SMTP(o.host, o.port, timeout=timeout)
+                smtp = _smtp_class(False)(o.host, o.port, timeout=timeout)
             try:
                 smtp.ehlo()
                 if o.security == "starttls":
@@ -149,7 +157,8 @@ class EmailSink(SinkBase):
         except smtplib.SMTPRecipientsRefused as exc:
             codes = sorted({code for code, _ in exc.recipients.values()})
             cls = PermanentSinkError if all(c >= 500 for c in codes) else RetryableSinkError
-            raise cls(self.name, f"{where} refused the recipients ({', '.join(map(str, codes))})") from None
+            raise cls(self.name, f"{where} refused {len(exc.recipients)} of {len(o.to)} recipients "
+                                 f"({', '.join(map(str, codes))}); nothing sent") from None
         except smtplib.SMTPResponseException as exc:
             cls = PermanentSinkError if exc.smtp_code >= 500 else RetryableSinkError
             raise cls(self.name, f"{where} refused the message: {exc.smtp_code} {_text(exc.smtp_error)}") from None
@@ -159,11 +168,51 @@ class EmailSink(SinkBase):
         except ssl.SSLError as exc:
             raise PermanentSinkError(self.name, f"{where}: TLS failed ({exc.reason}); check security/port") from None
         except (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError) as exc:
+            if "timed out" in str(exc):  # smtplib reports a reply that never came as a disconnect
+                raise RetryableSinkError(self.name, f"{where} timed out waiting for the server's reply") from None
             raise RetryableSinkError(self.name, f"{where} dropped the connection ({_first_line(exc)})") from None
         except (socket.timeout, TimeoutError):
             raise RetryableSinkError(self.name, f"{where} timed out") from None
         except OSError as exc:
             raise RetryableSinkError(self.name, f"{where} unreachable ({exc.strerror or type(exc).__name__})") from None
+
+
+class _AllRecipients:
+    """Mixed into smtplib.SMTP / SMTP_SSL: all recipients or none. Once any RCPT of the transaction was
+    refused, DATA is not sent (smtplib's sendmail would send it to the accepted ones and only return the
+    refused in a dict); SMTPRecipientsRefused is raised instead, after an RSET."""
+
+    _refused: dict[str, tuple[int, bytes]]
+
+    def mail(self, sender: str, options: Sequence[str] = ()) -> tuple[int, bytes]:
+        self._refused = {}  # a new transaction
+        return super().mail(sender, options)  # type: ignore[misc]
+
+    def rcpt(self, recip: str, options: Sequence[str] = ()) -> tuple[int, bytes]:
+        code, resp = super().rcpt(recip, options)  # type: ignore[misc]
+        if code not in (250, 251):
+            self._refused[recip] = (code, resp)
+        return code, resp
+
+    def data(self, msg: Any) -> tuple[int, bytes]:
+        import smtplib
+
+        if self._refused:
+            try:
+                self.rset()  # type: ignore[attr-defined]
+            except (smtplib.SMTPException, OSError):
+                pass
+            raise smtplib.SMTPRecipientsRefused(dict(self._refused))
+        return super().data(msg)  # type: ignore[misc]
+
+
+@functools.cache
+def _smtp_class(implicit_tls: bool) -> type:
+    """smtplib is imported when sending (config validation imports every sink), so the classes are made here."""
+    import smtplib
+
+    base = smtplib.SMTP_SSL if implicit_tls else smtplib.SMTP
+    return type(f"AllRecipients{base.__name__}", (_AllRecipients, base), {})
 
 
 def _text(raw: Any) -> str:

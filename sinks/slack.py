@@ -1,28 +1,38 @@
-"""Slack sink (slack-sdk): an incoming webhook, or a bot token posting with chat.postMessage.
+"""Slack sink: an incoming webhook, or a bot token posting with chat.postMessage.
 
 Config (docs/design.md): `webhook_url_env`/`webhook_url_file` for an incoming webhook, *or* `token_env`/
 `token_file` + `channel` (+ `base_url`, default https://slack.com/api/, pointed at a local server in
 tests) for a bot. A message is Block Kit: a header, one section per alert (what and how much, observed vs
 expected/budget, the period), the drivers as context, "and N more" past the cap, and a plain-text `text`
-fallback for notifications and clients without blocks. slack-sdk's RateLimitErrorRetryHandler honours
-429 Retry-After inside one attempt.
+fallback for notifications and clients without blocks.
 
-Errors: 5xx, 429 after the handler gave up, timeouts and connection failures are retryable; other 4xx and
-API errors such as invalid_auth or channel_not_found are permanent. Messages name the sink and the Slack
-method, never the webhook URL (its path is the credential) or the token.
+Acceptance (docs/sinks-delivery.md): a message counts as delivered only on Slack's own word for it. The
+incoming webhook must answer HTTP 200 with the body `ok`; chat.postMessage must answer HTTP 200 with a
+JSON object whose `ok` is `true`. Both are posted with httpx and redirects are *not* followed: slack-sdk
+(urllib) turned a 302 into a GET of whatever page the redirect named and reported that page's 200 as the
+answer, so an alert was recorded as delivered that Slack never saw (issue 12). A 429 is waited out inside
+one attempt (Retry-After, at most twice, each wait at most MAX_RETRY_AFTER seconds).
+
+Errors: redirects, 5xx, 429 past the waits, timeouts, connection failures, and a 200 whose body is not an
+acceptance (HTML from a proxy or portal, an empty body) are retryable; Slack error codes (`invalid_token`,
+`no_service`, `channel_not_found`, `invalid_auth`, …) are permanent unless Slack marks them transient
+(RETRYABLE_API_ERRORS), and so is any other 4xx. Messages name the sink and the Slack method, never the
+webhook URL (its path is the credential) or the token, and never repeat a server's text beyond an error code.
 
 The daily digest chart (PNG) needs files.* API access, so it is uploaded only with a bot token (after the
-message, into the channel ID chat.postMessage answered with); an incoming webhook cannot carry files and
-gets the text sparkline instead.
+message, into the channel ID chat.postMessage answered with) with slack-sdk's files_upload_v2; an incoming
+webhook cannot carry files and gets the text sparkline instead.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+import time
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from spendwatch.contracts import SinkBase
 from spendwatch.delivery import DeliveryOptions
@@ -37,7 +47,11 @@ from . import SINKS
 SLACK_BLOCK_LIMIT = 50   # Slack refuses messages with more blocks
 PER_ALERT_BLOCKS = 3     # section, context (drivers), divider
 MAX_SECTION_TEXT = 2900  # Slack's limit is 3000 characters per section text
-RETRYABLE_API_ERRORS = {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+RETRYABLE_API_ERRORS = {"ratelimited", "rate_limited", "internal_error", "fatal_error", "service_unavailable",
+                        "request_timeout", "rollup_error"}
+RATE_LIMIT_WAITS = 2     # 429s waited out inside one attempt (as slack-sdk's RateLimitErrorRetryHandler did)
+MAX_RETRY_AFTER = 10.0   # seconds; a longer Retry-After ends the attempt (retryable) instead of holding the run:
+#                          two such waits per attempt stay inside the 60 s cushion of the claim's lease (alerts.lease)
 SEVERITY_ICON = {"critical": ":red_circle:", "warning": ":large_orange_circle:", "info": ":large_blue_circle:"}
 _sdk_log = logging.getLogger("spendwatch.sinks.slack_sdk")
 # slack-sdk logs the request URL (a webhook's credential) at DEBUG and a server's raw answer at ERROR; we
@@ -93,31 +107,83 @@ class SlackSink(SinkBase):
         if o.webhook_url is not None:
             self._webhook(text, blocks)
             return None
-        response = self._api("chat_postMessage", channel=o.channel, text=text, blocks=blocks)
-        return dict(response.data) if isinstance(response.data, dict) else None
+        return self._post_message(channel=o.channel, text=text, blocks=blocks)
 
     def _webhook(self, text: str, blocks: list[dict[str, Any]]) -> None:
-        from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
-        from slack_sdk.webhook import WebhookClient
-
+        """Accepted only on HTTP 200 with the body `ok` (what Slack's incoming webhook answers)."""
         url = self.options.webhook_url.get()  # type: ignore[union-attr]
         path = urlsplit(url).path               # the path is the credential: mask it (and its last part) alone too
         register_secret(path)
         register_secret(path.rstrip("/").rsplit("/", 1)[-1])
-        client = WebhookClient(url, timeout=self.options.timeout.total_seconds(),  # type: ignore[arg-type]
-                               logger=_sdk_log, retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=2)])
-        try:
-            resp = client.send(text=text, blocks=blocks)
-        except Exception as exc:  # urllib: timeout, refused, reset
-            raise RetryableSinkError(self.name, f"Slack webhook unreachable ({_why(exc)})") from None
-        if resp.status_code == 200:
+        where = "Slack webhook"
+        resp = self._send_http(where, url, {"text": text, "blocks": blocks}, {})
+        status, body = resp.status_code, resp.text.strip()
+        if status == 200 and body == "ok":
             return
-        body = _code(resp.body)
-        if resp.status_code >= 500 or resp.status_code == 429:
-            raise RetryableSinkError(self.name, f"Slack webhook answered HTTP {resp.status_code} ({body})")
-        raise PermanentSinkError(self.name, f"Slack webhook refused the message: HTTP {resp.status_code} ({body})")
+        code = _code(body)
+        if 300 <= status < 400:
+            raise RetryableSinkError(self.name, f"{where} answered a redirect (HTTP {status}), not followed")
+        if status >= 500 or status in (408, 429):
+            raise RetryableSinkError(self.name, f"{where} answered HTTP {status} ({code})")
+        if code in RETRYABLE_API_ERRORS or (status < 400 and code == "unexpected answer"):
+            raise RetryableSinkError(self.name, f"{where} answered HTTP {status} ({code}) instead of \"ok\"")
+        raise PermanentSinkError(self.name, f"{where} refused the message: HTTP {status} ({code})")
+
+    def _post_message(self, **payload: Any) -> dict[str, Any]:
+        """chat.postMessage; accepted only on HTTP 200 with a JSON object whose `ok` is true."""
+        token = self.options.token.get()  # type: ignore[union-attr]
+        where = f"Slack chat.postMessage to {payload['channel']}"
+        url = urljoin(self.options.base_url, "chat.postMessage")
+        resp = self._send_http(where, url, payload, {"Authorization": f"Bearer {token}"})
+        status = resp.status_code
+        try:
+            data = resp.json()
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            data = {}
+        if status == 200 and data.get("ok") is True:
+            return data
+        error = _code(data.get("error"))
+        if 300 <= status < 400:
+            raise RetryableSinkError(self.name, f"{where} answered a redirect (HTTP {status}), not followed")
+        if status >= 500 or status in (408, 429) or error in RETRYABLE_API_ERRORS:
+            raise RetryableSinkError(self.name, f"{where} failed: {error} (HTTP {status})")
+        if status >= 400 or (data.get("ok") is False and error != "unexpected answer"):
+            raise PermanentSinkError(self.name, f"{where} refused: {error} (HTTP {status})")
+        raise RetryableSinkError(self.name, f"{where} failed: {error} (HTTP {status})")  # 200, but no verdict
+
+    def _send_http(self, where: str, url: str, payload: dict[str, Any], headers: dict[str, str]) -> Any:
+        """POST JSON without following redirects; wait out up to RATE_LIMIT_WAITS 429s. Returns the last
+        response; transport failures become retryable errors that name `where` and nothing of the URL."""
+        import httpx
+
+        from spendwatch.http import parse_retry_after
+
+        body = json.dumps(payload).encode()
+        headers = {**headers, "Content-Type": "application/json; charset=utf-8", "User-Agent": "spendwatch"}
+        timeout = self.options.timeout.total_seconds()
+        for waits in range(RATE_LIMIT_WAITS + 1):
+            try:
+                with httpx.Client(timeout=timeout, follow_redirects=False) as client:
+                    resp = client.post(url, content=body, headers=headers)
+            except httpx.TimeoutException:
+                raise RetryableSinkError(self.name, f"{where} unreachable (timed out)") from None
+            except (httpx.UnsupportedProtocol, httpx.InvalidURL):
+                raise PermanentSinkError(self.name, f"{where}: the configured URL is not an http(s) URL") from None
+            except httpx.HTTPError as exc:
+                raise RetryableSinkError(self.name, f"{where} unreachable ({type(exc).__name__})") from None
+            if resp.status_code != 429 or waits == RATE_LIMIT_WAITS:
+                return resp
+            wait = parse_retry_after(resp.headers.get("Retry-After"))
+            wait = 1.0 if wait is None else wait
+            if wait > MAX_RETRY_AFTER:
+                return resp
+            time.sleep(wait)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _api(self, method: str, **kwargs: Any) -> Any:
+        """A Slack Web API call through slack-sdk (used for the digest chart upload only)."""
         from slack_sdk import WebClient
         from slack_sdk.errors import SlackApiError, SlackRequestError
         from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
@@ -125,7 +191,7 @@ class SlackSink(SinkBase):
         client = WebClient(token=self.options.token.get(), base_url=self.options.base_url,  # type: ignore[union-attr]
                            timeout=self.options.timeout.total_seconds(), logger=_sdk_log,  # type: ignore[arg-type]
                            retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=2)])
-        where = f"Slack {method.replace('_', '.', 1) if method != 'chat_postMessage' else 'chat.postMessage'}"
+        where = f"Slack {method.replace('_', '.', 1)}"
         if kwargs.get("channel"):
             where += f" to {kwargs['channel']}"
         try:

@@ -14,7 +14,10 @@ The body carries `sent_at`, so a receiver can refuse stale replays; `X-Spendwatc
 of the grouped notices (the same alerts at the same levels give the same id), so a receiver can drop the
 resend that a crash between "sent" and "recorded" can cause.
 
-Errors: timeouts, connection failures, 429 and 5xx are retryable; other 4xx are permanent.
+Acceptance (docs/sinks-delivery.md): a 2xx status, and nothing else. Redirects are not followed (a 3xx is
+a failed delivery, retryable: a receiver behind a portal or being moved); the body of a 2xx is not read.
+
+Errors: timeouts, connection failures, redirects, 429 and 5xx are retryable; other 4xx are permanent.
 """
 
 from __future__ import annotations
@@ -91,15 +94,17 @@ class WebhookSink(SinkBase):
             headers[SIGNATURE_HEADER] = sign(self.options.secret.get().encode(), body)
         url = self.options.url.get()
         try:
-            with httpx.Client(timeout=self.options.timeout.total_seconds()) as client:
+            with httpx.Client(timeout=self.options.timeout.total_seconds(), follow_redirects=False) as client:
                 resp = client.post(url, content=body, headers=headers)
         except httpx.TimeoutException:
             raise RetryableSinkError(self.name, "webhook timed out") from None
         except httpx.HTTPError as exc:
             raise RetryableSinkError(self.name, f"webhook unreachable ({type(exc).__name__})") from None
-        if resp.status_code < 300:
+        if 200 <= resp.status_code < 300:
             return
         detail = resp.reason_phrase  # not the body: a receiver may echo what we sent, URL token included
+        if 300 <= resp.status_code < 400:  # never followed: the Location is not where the config said to post
+            raise RetryableSinkError(self.name, f"webhook answered a redirect (HTTP {resp.status_code}), not followed")
         if resp.status_code >= 500 or resp.status_code in (408, 429):
             raise RetryableSinkError(self.name, f"webhook answered HTTP {resp.status_code} {detail}".rstrip())
         raise PermanentSinkError(self.name, f"webhook refused: HTTP {resp.status_code} {detail}".rstrip())

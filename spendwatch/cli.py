@@ -388,6 +388,19 @@ def run(obj: Ctx) -> None:
                         log_level=obj.log_level or ("debug" if obj.debug else None)))
 
 
+# ------------------------------------------------------------------------------------------------- web
+@main.command()
+@click.option("--listen", metavar="HOST:PORT",
+              help="Address to serve on (default: [web] listen, else 127.0.0.1:8787). A non-loopback address "
+                   "needs [web] token_env.")
+@click.pass_obj
+def web(obj: Ctx, listen: str | None) -> None:
+    """Serve the read-only web dashboard: Overview, Breakdown, Alerts, Sources, Chargeback."""
+    from .web.serve import run_web
+
+    sys.exit(run_web(obj.config(required=False), listen, lambda line: click.echo(line, err=True)))
+
+
 # ------------------------------------------------------------------------------------------------ demo
 @main.command()
 @click.option("--dir", "directory", default="spendwatch-demo", show_default=True,
@@ -398,6 +411,13 @@ def demo(obj: Ctx, directory: str) -> None:
     from .demo import run_demo
 
     run_demo(directory)
+
+
+# -------------------------------------------------------------------------------------- export, compact
+from .cli_export import compact_cmd, export_cmd  # noqa: E402  (their own module: the analyst surface)
+
+main.add_command(export_cmd)
+main.add_command(compact_cmd)
 
 
 def entry() -> None:

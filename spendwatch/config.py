@@ -15,6 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .attribution import parse_gateways
 from .config_schema import (
     AllocationRule,
     BudgetConfig,
@@ -25,6 +26,7 @@ from .config_schema import (
     SinkConfig,
     SourceConfig,
     StoreConfig,
+    WebConfig,
     find_config_path,
     minimal_config,
 )
@@ -40,7 +42,7 @@ __all__ = ["AllocationRule", "BudgetConfig", "Config", "DaemonConfig", "Detector
            "SinkConfig", "SourceConfig", "StoreConfig", "find_config_path", "load_config", "minimal_config",
            "parse_config"]
 
-SECTIONS = ("store", "sources", "budgets", "allocation", "sinks", "daemon", "detectors", "prices")
+SECTIONS = ("store", "sources", "budgets", "allocation", "sinks", "daemon", "detectors", "prices", "gateways", "web")
 
 
 def _check_match(match: Any, path: tuple[Any, ...], probs: Problems) -> None:
@@ -139,6 +141,7 @@ def parse_config(text: str, path: str, plugins: Plugins) -> Config:
         allocation.append(a)
     prices = [parse_options(PriceOverride, t, ("prices", i), probs)
               for i, t in enumerate(_table_list(raw, "prices", probs))]
+    gateways = parse_gateways(_table_list(raw, "gateways", probs), probs, parse_options, _check_match)
     sinks = []
     for i, t in enumerate(_table_list(raw, "sinks", probs)):
         sinks.append(_parse_plugin_entry(t, ("sinks", i), SINKS, "sink", probs, _parse_sink))
@@ -162,12 +165,19 @@ def parse_config(text: str, path: str, plugins: Plugins) -> Config:
         opts = parse_options(options_of(det), table, ("detectors", name), probs, skip=frozenset({"enabled"}))
         detectors[name] = DetectorConfig(name=name, enabled=bool(enabled), options=opts)
 
+    web = parse_options(WebConfig, raw.get("web", {}), ("web",), probs)
+    if web is not BAD and web.listen is not None:
+        try:
+            parse_listen(web.listen)
+        except ValueError as exc:
+            probs.add(("web", "listen"), str(exc))
     for kind, items in (("sources", sources), ("budgets", budgets), ("sinks", sinks)):
         _duplicates([x for x in items if x is not BAD], kind, probs)
     if probs.items:
         raise ConfigError(probs.items)
     return Config(path=path, store=store, sources=sources, budgets=budgets, allocation=allocation,
-                  sinks=sinks, daemon=daemon, detectors=detectors, prices=prices, plugins_=plugins)
+                  sinks=sinks, daemon=daemon, detectors=detectors, prices=prices, gateways=gateways, web=web,
+                  plugins_=plugins)
 
 
 def _parse_plugin_entry(t: dict[str, Any], path: tuple[Any, ...], registry: Any, kind: str, probs: Problems,

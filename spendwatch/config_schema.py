@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 class StoreConfig:
     path: str = "/var/lib/spendwatch/spend.duckdb"
     lock_timeout: timedelta = timedelta(seconds=30)  # how long readers/writers wait for a conflicting lock
+    keep_requests: Optional[timedelta] = None  # request rows older than this roll up into hourly cells
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,15 @@ class DaemonConfig:
 
 
 @dataclass(frozen=True)
+class WebConfig:
+    """[web]: the read-only dashboard (spendwatch/web, docs/web.md). `listen` makes the daemon serve it too;
+    a non-loopback address requires `token_env` (or `token_file`)."""
+
+    listen: Optional[str] = None  # Optional, not `X | None`: tomlcheck reads typing.Union
+    token: Optional[Secret] = None
+
+
+@dataclass(frozen=True)
 class DetectorConfig:
     name: str
     enabled: bool
@@ -118,6 +128,8 @@ class Config:
     daemon: DaemonConfig
     detectors: dict[str, DetectorConfig]
     prices: list[PriceOverride] = field(default_factory=list)
+    gateways: list[Any] = field(default_factory=list)  # spendwatch.attribution.GatewayConfig
+    web: WebConfig = field(default_factory=WebConfig)
     # The registries the config was validated against (set by parse_config); None only in a minimal config
     # (`--store` without a config file), which has no plugin entries to look up.
     plugins_: Optional[Plugins] = field(default=None, compare=False, repr=False)
@@ -142,7 +154,7 @@ class Config:
     def secrets(self) -> list[Secret]:
         """Every secret the config refers to, for check-config and for redaction."""
         found: list[Secret] = []
-        for obj in [s.options for s in self.sources] + [s.options for s in self.sinks]:
+        for obj in [s.options for s in self.sources] + [s.options for s in self.sinks] + [self.web]:
             if dataclasses.is_dataclass(obj):
                 for f in dataclasses.fields(obj):
                     v = getattr(obj, f.name)

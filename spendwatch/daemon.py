@@ -82,6 +82,7 @@ class Daemon:
         self.workers = Supervisor()
         self.scheduler: Any = None
         self.metrics_server: Any = None
+        self.web_server: Any = None
         # Self-pipe: signal handlers only set flags and the interpreter writes the signal number here
         # (signal.set_wakeup_fd), so the main loop wakes at once without a handler ever taking a lock.
         self._wake_r, self._wake_w = os.pipe()
@@ -113,6 +114,8 @@ class Daemon:
         finally:
             if self.metrics_server is not None:
                 self.metrics_server.shutdown()
+            if self.web_server is not None:
+                self.web_server.stop()
             self.workers.close()
             self.notifier.close()
             signal.set_wakeup_fd(-1)
@@ -138,6 +141,14 @@ class Daemon:
             host, port = self.metrics_server.server_address[:2]
             log.info("event=metrics_listening address=%s:%d", host, port)
 
+        if cfg.web.listen:  # the read-only dashboard in a thread (spendwatch/web; its pages open read-only)
+            from .web.serve import start_in_daemon
+
+            try:
+                self.web_server = start_in_daemon(lambda: self.config)
+            except SpendwatchError as exc:
+                log.error("event=web_failed listen=%s error=%s", cfg.web.listen, exc)
+                return 1
         check_timeout = cfg.store.lock_timeout.total_seconds() + CHECK_TIMEOUT_EXTRA
         # a busy store may make the check wait up to lock_timeout: tell systemd not to time the start out
         self.notifier.notify(STATUS="checking the store", EXTEND_TIMEOUT_USEC=int((check_timeout + 10) * 1e6))
@@ -382,6 +393,8 @@ class Daemon:
         old = self.config
         if new.daemon.metrics_listen != old.daemon.metrics_listen:
             log.warning("event=reload_partial key=daemon.metrics_listen action=restart_to_apply")
+        if new.web != old.web:
+            log.warning("event=reload_partial key=web action=restart_to_apply")
         if new.store.path != old.store.path:
             log.warning("event=reload_store_changed old=%s new=%s", old.store.path, new.store.path)
         self.notifier.notify(RELOADING=1, MONOTONIC_USEC=int(time.clock_gettime(time.CLOCK_MONOTONIC) * 1e6))

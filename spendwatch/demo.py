@@ -22,6 +22,7 @@ import click
 from .timeutil import utcnow
 
 M = Decimal(1_000_000)
+GATEWAY_PROJECT = {"openai": "proj_gateway", "anthropic": "wrk_gateway"}  # the LiteLLM proxy's own upstream projects
 
 QUERIES = (
     ("Spend per provider, last 7 days",
@@ -52,7 +53,20 @@ def demo_dataset(rows: Iterable[dict]) -> Any:
         provider = r["provider"]
         project = None if provider == "anthropic" and r["project_id"] == "default" else r["project_id"]
         if provider == "litellm":
-            req = min(req, 4)  # the fake proxy serves one row per request: keep the demo light
+            # The proxy sits in front of OpenAI and Anthropic: each of its requests is also in that provider's
+            # usage and bill, under the proxy's own project and key ([[gateways]] attributes the bill back).
+            upstream = "anthropic" if r["model"].startswith("claude") else "openai"
+            ds.cells.append(Cell(
+                upstream, r["ts"], r["model"], GATEWAY_PROJECT[upstream], "key_gateway_proxy", None,
+                endpoint="completions" if upstream == "openai" else r["model"], input_tokens=inp,
+                cached_input_tokens=cached, output_tokens=out, requests=req, input_cost=input_cost,
+                output_cost=Decimal(out) * s.out_price / M))
+            ds.cells.append(Cell(
+                provider, r["ts"], r["model"], project, r["api_key_id"], r.get("user_id"), endpoint=upstream,
+                input_tokens=inp, cached_input_tokens=0, output_tokens=out,
+                requests=min(req, 4),  # the fake proxy serves one row per request: keep the demo light
+                input_cost=input_cost, output_cost=Decimal(out) * s.out_price / M))
+            continue
         ds.cells.append(Cell(
             provider, r["ts"], r["model"], project, r["api_key_id"], r.get("user_id"),
             endpoint=("embeddings" if "embedding" in r["model"] else "completions") if provider == "openai"
@@ -119,11 +133,23 @@ def run_demo(directory: str) -> None:
     if mtd:
         cfg_path.write_text(demo_config(str(store_path), openai_budget=f"{(mtd * 95 / 100).quantize(1)}.00"))
         cfg = load_config(str(cfg_path))
+        from .attribution import rules_of
+
+        with Store.open(str(store_path), allocation=cfg.allocation, money=rules_of(cfg)):
+            pass  # the store's money rules are the final config's (whose sources are gone with the servers)
     with Store.open(str(store_path), read_only=True, allocation=cfg.allocation) as store:
         month = now.strftime("%Y-%m")
         click.secho(f"\n== Chargeback {month} (month to date) by team and provider", bold=True)
         cols, rows, footer = chargeback_report(store, month, ["team", "provider"], now=now)
         click.echo(render(cols, rows, "table", footer=footer), nl=False)
+        billed, charged = store.conn.execute(
+            """SELECT (SELECT sum(cost_usd) FROM records WHERE record_type = 'cost' AND provider IN ('openai', 'anthropic')
+                         AND coalesce(hidden_by, '') NOT LIKE 'duplicate:%' AND strftime(ts, '%Y-%m') = ?),
+                      (SELECT sum(cost_usd) FROM chargeback WHERE provider IN ('openai', 'anthropic') AND month = ?)""",
+            [month, month]).fetchone()
+        click.echo(f"   The LiteLLM proxy's teams are charged their share of the OpenAI and Anthropic bills "
+                   f"(via = demo-litellm): chargeback ${charged} = bills ${billed}"
+                   f"{'' if charged == billed else '  MISMATCH'}")
         for title, sql in QUERIES:
             click.secho(f"\n== {title}", bold=True)
             click.echo(f"   spendwatch --config {cfg_path} sql \"{sql}\"")

@@ -135,8 +135,19 @@ match = {{ provider = "anthropic", workspace_id = "wrk_research" }}
 team = "research"
 
 [[allocation]]
-match = {{ provider = "litellm", project_id = "team_*" }}
-team = "platform"
+match = {{ via = "demo-litellm", project_id = "team_growth" }}
+team = "growth"
+
+[[allocation]]
+match = {{ via = "demo-litellm", project_id = "team_data" }}
+team = "data"
+
+# A LiteLLM proxy in front of OpenAI and Anthropic, whose bills are collected too: the bills are the money,
+# the proxy's logs say which team spent it.
+[[gateways]]
+source = "demo-litellm"
+upstreams = ["openai", "anthropic"]
+upstream_match = {{ project_id = ["proj_gateway", "wrk_gateway"] }}
 
 [[sinks]]
 name = "console"

@@ -8,8 +8,8 @@ of its own (warning, one alert per failing detector and UTC day) and the other d
 from __future__ import annotations
 
 import logging
-from functools import partial
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, Callable
 
 from .config import Config

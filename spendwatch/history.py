@@ -19,10 +19,11 @@ import contextlib
 from datetime import date, datetime, timedelta
 from typing import Any, Iterator, Optional
 
+from .attribution import spend_rows_sql
 from .store import Store
 from .timeutil import UTC, day_start
 from .values import MATCH_COLUMNS
-from .views import spend_sql, team_sql
+from .views import DIMENSIONS, TOKENS, materialised_spend_sql, team_sql
 
 DIMS = MATCH_COLUMNS  # the text dimensions a detector can group or match on
 DAILY_DIMS = tuple(d for d in DIMS if d != "granularity")
@@ -76,7 +77,7 @@ class History:
         if rules is not None:
             # The spend view's own SQL over whole UTC days only: reconciliation works per (provider, project,
             # UTC day), so cutting at midnight changes nothing, and the view's full scan is avoided.
-            source = "(" + spend_sql(
+            source = "(" + materialised_spend_sql(
                 rules, f"(SELECT * FROM records WHERE ts >= {ts_lit(lo)} AND ts < {ts_lit(until)})") + ")"
         conn.execute(
             f"""CREATE OR REPLACE TEMP TABLE _sw_spend AS
@@ -103,15 +104,16 @@ class History:
                     SELECT {dd}, min(CAST(timezone('UTC', ts) AS DATE)) AS first_day
                     FROM spend WHERE {vis} AND granularity <> 'month' AND cost_usd > 0 GROUP BY ALL""")
         else:
-            # First-seen days over all history straight from records (a min per cell; the team is a function
-            # of the cell's columns, so allocation applies after grouping): no reconciliation pass needed.
-            # Only the columns some level uses (and the allocation rules read) are kept.
+            # First-seen days over all history straight from records' spend rows (a min per cell; the team is
+            # a function of the cell's columns, so allocation applies after grouping): money as materialised
+            # at write time. Only the columns some level uses (and the allocation rules read) are kept.
+            spend_rows = spend_rows_sql(DIMENSIONS, TOKENS)
             wanted = set(first_dims or DAILY_DIMS) | {c for r in rules for c in r.match}
             raw = ", ".join(d for d in DAILY_DIMS if d != "team" and d in wanted)
             conn.execute(
                 f"""CREATE OR REPLACE TEMP TABLE _sw_first AS
                     SELECT {raw}, {team_sql(rules)} AS team, min(first_day) AS first_day
-                    FROM (SELECT {raw}, min(CAST(timezone('UTC', ts) AS DATE)) AS first_day FROM records
+                    FROM (SELECT {raw}, min(CAST(timezone('UTC', ts) AS DATE)) AS first_day FROM ({spend_rows}) r
                           WHERE {vis} AND granularity <> 'month' AND cost_usd > 0 GROUP BY ALL) b
                     GROUP BY ALL""")
         try:

@@ -9,7 +9,7 @@ objects as before, so a request written by hand (tests do) still works:
               "config_path": ..., "store_path": ..., "log_level": ..., "result_path": ..., "parent_pid": ...,
               "error": ... (mark_failed only)}
     result   {"ok": ..., and what the job has to say: "rows", "windows", "error", "store_busy", "fatal",
-              "findings", "sinks", "problems", "detect_error", "sent", "facts"}
+              "findings", "sinks", "problems", "detect_error", "sent", "requests_rolled", "facts"}
 
 A result leaves out what a job has nothing to say about (None, and the flags when false), so a reader
 treats a missing key as None/false. Assumption: daemon and worker are the same installed version (the
@@ -103,6 +103,7 @@ class JobResult:
     problems: list[str] | None = None  # collect: delivery problems; digest: sinks that failed
     detect_error: str | None = None  # collect: the detectors could not read the store
     sent: list[str] | None = None  # digest: sinks that accepted it
+    requests_rolled: int | None = None  # housekeeping with [store] keep_requests: request rows rolled up
     facts: dict[str, Any] | None = None  # check, collect: spendwatch.jobs.read_facts() for /metrics
     stopped: Stopped | None = field(default=None)  # set by the supervisor, never on the wire
 
@@ -119,7 +120,8 @@ class JobResult:
     def busy(cls, error: str) -> JobResult:
         return cls(ok=False, store_busy=True, error=error)
 
-    def to_json(self) -> str:
+    def to_dict(self) -> dict[str, Any]:
+        """The wire object (what `to_json` writes): fields with nothing to say are left out."""
         data: dict[str, Any] = {}
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
@@ -130,7 +132,10 @@ class JobResult:
             elif f.name == "sinks":
                 value = {name: dataclasses.asdict(t) for name, t in value.items()}
             data[f.name] = value
-        return json.dumps(data, default=str)
+        return data
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), default=str)
 
     @classmethod
     def from_json(cls, text: str) -> JobResult:
@@ -144,4 +149,4 @@ class JobResult:
                                                                      failed=int(t.get("failed", 0)))
                                                      for name, t in sinks.items()},
                    problems=data.get("problems"), detect_error=data.get("detect_error"), sent=data.get("sent"),
-                   facts=data.get("facts"), stopped=data.get("stopped"))
+                   requests_rolled=data.get("requests_rolled"), facts=data.get("facts"), stopped=data.get("stopped"))

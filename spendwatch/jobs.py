@@ -24,6 +24,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,7 @@ from .timeutil import utcnow
 
 if TYPE_CHECKING:
     from .config_schema import Config
+    from .store import Store
 
 log = logging.getLogger("spendwatch.jobs")
 
@@ -76,12 +78,20 @@ def read_facts(config: Config, now: datetime) -> dict[str, Any] | None:
 
 
 # ------------------------------------------------------------------------------------------------- jobs
-def job_check(config: Config, req: JobRequest) -> JobResult:
-    """Startup check: the store opens read-write (migrations applied) and the facts can be read."""
+def _open_writer(config: Config) -> AbstractContextManager[Store]:
+    """The store read-write as the check, housekeeping and mark_failed jobs open it: lock wait and allocation
+    rules, without the config's money rules (Store.open_for passes those to writers, which may recompute
+    `spend`; these jobs never did, and this module keeps it so)."""
     from .store import Store
 
+    return Store.open(config.store.path, read_only=False, lock_timeout=config.store.lock_timeout.total_seconds(),
+                      allocation=config.allocation)
+
+
+def job_check(config: Config, req: JobRequest) -> JobResult:
+    """Startup check: the store opens read-write (migrations applied) and the facts can be read."""
     try:
-        with Store.open_for(config):
+        with _open_writer(config):
             pass
     except StoreLocked as exc:
         return JobResult.busy(str(exc))
@@ -149,27 +159,32 @@ def job_digest(config: Config, req: JobRequest) -> JobResult:
 
 
 def job_housekeeping(config: Config, req: JobRequest) -> JobResult:
-    """CHECKPOINT: fold the WAL into the database file so restarts are fast and the file is self-contained."""
-    from .store import Store
-
+    """CHECKPOINT: fold the WAL into the database file so restarts are fast and the file is self-contained.
+    With [store] keep_requests, first roll request rows older than that into hourly cells (spendwatch.compact;
+    no file rewrite here: freed space is reused by later inserts, `spendwatch compact` shrinks the file)."""
+    keep = config.store.keep_requests
+    rolled = 0
     try:
-        with Store.open_for(config) as st:
+        with _open_writer(config) as st:
+            if keep:
+                from .compact import rollup_requests
+
+                rolled = rollup_requests(st.conn, keep, utcnow()).requests_rolled
             st.conn.execute("CHECKPOINT")
     except StoreLocked as exc:
         return JobResult.busy(str(exc))
-    return JobResult(ok=True)
+    return JobResult(ok=True, requests_rolled=rolled if keep else None)
 
 
 def job_mark_failed(config: Config, req: JobRequest) -> JobResult:
     """Record in sync_state a collect the daemon had to stop at its timeout (the killed worker could not),
     so that `spendwatch status` shows a hanging provider like any other failing one."""
     from .contracts import kinds_of
-    from .store import Store
 
     source = config.source(req.source or "")
     kinds = kinds_of(config.plugins.collectors.get(source.type))
     try:
-        with Store.open_for(config) as st:
+        with _open_writer(config) as st:
             for kind in kinds:
                 st.mark_attempt(source.name, kind, ok=False, error=req.error)
     except StoreLocked as exc:

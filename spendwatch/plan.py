@@ -27,6 +27,9 @@ def describe_plan(cfg: Config) -> tuple[list[str], list[str]]:
         lines.append(f"  {b.name}: ${b.amount} per {b.period} on {match}; alerts at {ths}")
     lines.append(f"allocation rules ({len(cfg.allocation)}): " + "; ".join(
         f"{', '.join(f'{k}={v}' for k, v in sorted(a.match.items()))} -> {a.team}" for a in cfg.allocation))
+    from .attribution import describe_gateways
+
+    lines += describe_gateways(cfg)
     lines.append(f"sinks ({len(cfg.sinks)}):")
     for k in cfg.sinks:
         lines.append(f"  {k.name}: {k.type}, {k.min_severity} and above")

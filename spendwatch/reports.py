@@ -97,12 +97,15 @@ def status_report(store: Any, config: Any) -> list[tuple[str, list[str], list[tu
                 conn.execute("""
         SELECT provider, coalesce(model, '(none)'), source, sum(coalesce(input_tokens, 0)),
                sum(coalesce(output_tokens, 0)), count(*), min(ts), max(ts)
-        FROM records
+        FROM spend
         WHERE record_type = 'usage' AND cost_usd IS NULL
           AND coalesce(input_tokens, 0) + coalesce(output_tokens, 0) > 0
         GROUP BY ALL ORDER BY 4 + 5 DESC, 1, 2
     """).fetchall())
     sections = [sources, unpriced]
+    from .attribution import status_sections
+
+    sections += status_sections(conn, config)
     broken = conn.execute("SELECT path, format, source, error, imported_at FROM imported_files "
                           "WHERE error IS NOT NULL ORDER BY imported_at DESC").fetchall()
     if broken:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Optional
 
 from . import migrations, views
+from .attribution import adopt_rules, refresh_window, rules_of
 from .errors import StoreError, StoreLocked, StoreVersionError
 from .timeutil import UTC, day_start, utcnow
 
@@ -85,20 +86,25 @@ class Store:
     @classmethod
     @contextlib.contextmanager
     def open(cls, path: str, *, read_only: bool = False, lock_timeout: float = 30.0,
-             allocation: Iterable[Any] = ()) -> Iterator["Store"]:
+             allocation: Iterable[Any] = (), money: Any = None) -> Iterator["Store"]:
+        """`money`: the config's MoneyRules (spendwatch.attribution.rules_of); a writer given rules that
+        differ from the store's recomputes `spend`'s money; None keeps the store's own rules."""
         conn = _connect(path, read_only=read_only, lock_timeout=lock_timeout)
         try:
             store = cls(conn, path, read_only)
             store._prepare(list(allocation), lock_timeout)
+            if money is not None and not read_only:
+                adopt_rules(conn, money)
             yield store
         finally:
             conn.close()
 
     @classmethod
     def open_for(cls, config: Any, *, read_only: bool = False) -> contextlib.AbstractContextManager["Store"]:
-        """The store a config names, with its lock wait and allocation rules: the one way commands open it."""
+        """The store a config names, with its lock wait, allocation rules and (for writers) money rules: the one
+        way commands open it."""
         return cls.open(config.store.path, read_only=read_only, lock_timeout=config.store.lock_timeout.total_seconds(),
-                        allocation=config.allocation)
+                        allocation=config.allocation, money=None if read_only else rules_of(config))
 
     def _prepare(self, allocation: list[Any], lock_timeout: float) -> None:
 
@@ -164,6 +170,7 @@ class Store:
                              f"SELECT {', '.join(RECORD_COLUMNS)} FROM _incoming_rows")
             finally:
                 conn.unregister("_incoming_rows")
+            refresh_window(conn, window.start, window.end)
             if advance_to is not None:
                 self._advance(source, kind, advance_to, table.num_rows)
         return table.num_rows

@@ -25,7 +25,7 @@ SPEND_COLUMNS = (
 # The text dimensions of `spend`: what a budget/allocation `match` may name and what detectors group by.
 MATCH_COLUMNS = (
     "provider", "source", "account_id", "project_id", "workspace_id", "api_key_id", "user_id", "model",
-    "service_tier", "line_item", "granularity", "cost_basis", "team",
+    "service_tier", "line_item", "granularity", "cost_basis", "team", "via",
 )
 
 Severity = Literal["info", "warning", "critical"]

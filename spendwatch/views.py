@@ -19,33 +19,16 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
+from .attribution import spend_rows_sql
+from .sqlmatch import match_sql, team_sql
+
+__all__ = ["match_sql", "team_sql", "spend_sql", "materialised_spend_sql", "view_definitions", "ensure_views"]
+
 DIMENSIONS = ("provider", "source", "account_id", "project_id", "workspace_id", "api_key_id", "user_id",
               "model", "service_tier", "line_item")
 TOKENS = ("input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens", "reasoning_tokens",
           "requests")
 UNIT = "10000000000"  # 1e10: money in integer units of 1e-10 USD for exact scaling
-
-
-def _quote(s: str) -> str:
-    return "'" + s.replace("'", "''") + "'"
-
-
-def match_sql(match: dict[str, Any], alias: str = "") -> str:
-    """SQL condition for a config `match` table: every column must match one of its glob patterns."""
-    if not match:
-        return "TRUE"
-    parts = []
-    for col, pats in sorted(match.items()):
-        pats = [pats] if isinstance(pats, str) else list(pats)
-        ors = " OR ".join(f"{alias}{col} GLOB {_quote(p)}" for p in pats)
-        parts.append(f"coalesce({ors}, FALSE)")
-    return " AND ".join(f"({p})" for p in parts)
-
-
-def team_sql(rules: Iterable[Any]) -> str:
-    """First matching [[allocation]] rule wins; NULL when none matches."""
-    whens = [f"WHEN {match_sql(r.match, 'b.')} THEN {_quote(r.team)}" for r in rules]
-    return f"CASE {' '.join(whens)} ELSE NULL END" if whens else "CAST(NULL AS VARCHAR)"
 
 
 def spend_sql(rules: Iterable[Any], records: str = "records") -> str:
@@ -106,12 +89,24 @@ FROM unioned b
 """
 
 
+def materialised_spend_sql(rules: Iterable[Any], records: str = "records") -> str:
+    """`spend` since migration 0004: the money rules above (and gateway attribution, duplicate bills) are
+    applied at write time by spendwatch/attribution.py; the view projects `records` (or a slice of it) and
+    allocates teams."""
+    return f"""
+SELECT b.ts, b.period_end, b.granularity, {", ".join("b." + d for d in DIMENSIONS)},
+       {", ".join("b." + t for t in TOKENS)}, b.cost_usd, b.cost_basis,
+       {team_sql(rules)} AS team, b.tags, b.record_type, b.currency, b.via
+FROM ({spend_rows_sql(DIMENSIONS, TOKENS, records)}) b
+"""
+
+
 def daily_spend_sql() -> str:
     dims = ", ".join(DIMENSIONS)
     sums = ", ".join(f"sum({t}) AS {t}" for t in TOKENS)
     return f"""
 SELECT CAST(timezone('UTC', ts) AS DATE) AS day, {dims}, cost_basis, team, {sums},
-       CAST(sum(cost_usd) AS DECIMAL(38, 10)) AS cost_usd
+       CAST(sum(cost_usd) AS DECIMAL(38, 10)) AS cost_usd, via
 FROM spend GROUP BY ALL
 """
 
@@ -120,7 +115,7 @@ def chargeback_sql() -> str:
     sums = ", ".join(f"sum({t}) AS {t}" for t in TOKENS)
     return f"""
 SELECT strftime(timezone('UTC', ts), '%Y-%m') AS month, coalesce(team, '(unallocated)') AS team, provider,
-       project_id, model, CAST(sum(cost_usd) AS DECIMAL(38, 10)) AS cost_usd, {sums}
+       project_id, model, CAST(sum(cost_usd) AS DECIMAL(38, 10)) AS cost_usd, {sums}, via
 FROM spend GROUP BY ALL
 """
 
@@ -145,7 +140,7 @@ FROM alert_log a
 
 def view_definitions(rules: Iterable[Any]) -> list[tuple[str, str]]:
     rules = list(rules)
-    return [("spend", spend_sql(rules)), ("daily_spend", daily_spend_sql()), ("chargeback", chargeback_sql()),
+    return [("spend", materialised_spend_sql(rules)), ("daily_spend", daily_spend_sql()), ("chargeback", chargeback_sql()),
             ("alerts", alerts_sql())]
 
 

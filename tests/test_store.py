@@ -47,13 +47,15 @@ def test_reconciled_usage_sums_exactly_to_billed(tmp_path: Path) -> None:
     by_basis = {}
     for _proj, _key, _model, _line, cost, basis in rows:
         by_basis.setdefault(basis, []).append(cost)
-    assert sum(c for c in by_basis["reconciled"] if c is not None) == Decimal("3.3000000001")  # the billed token total
+    assert sum(by_basis["reconciled"]) == Decimal("3.3000000001")  # the billed token total
     assert by_basis["billed"] == [Decimal("0.75")]
     assert by_basis["estimated"] == [Decimal("5.00")]
-    assert None in by_basis["reconciled"]  # the unpriced row is still visible, without money
+    # the unpriced row (no bill line names its model) takes its token share of the bill: 1100 of 4400 tokens
+    assert {m: c for _p, _k, m, _l, c, _b in rows}["mystery-model"] == Decimal("0.825")
     # the split keeps proportions: k2's gpt-4.1 row is twice k1's
     scaled = {(k, m): c for _p, k, m, _l, c, b in rows if b == "reconciled"}
     assert scaled[("k2", "gpt-4.1")] - 2 * scaled[("k1", "gpt-4.1")] < Decimal("0.000000001")
+    assert sum(c for (k, m), c in scaled.items() if m != "mystery-model") == Decimal("2.4750000001")
 
 
 def test_replace_window_is_idempotent_and_refuses_floats_and_strays(tmp_path: Path) -> None:

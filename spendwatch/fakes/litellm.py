@@ -18,6 +18,7 @@ from ..timeutil import UTC
 from ._server import ApiError, FakeProvider, Query, Reply, int_param, one
 
 TOTAL_CAP = 10_000
+UPSTREAMS = ("openai", "anthropic", "azure", "bedrock", "vertex_ai", "gemini", "mistral")  # Cell.endpoint → custom_llm_provider
 FMT = "%Y-%m-%d %H:%M:%S"
 
 
@@ -42,7 +43,7 @@ class FakeLiteLLM(FakeProvider):
                     "spend": spend, "total_tokens": pt + ct, "prompt_tokens": pt, "completion_tokens": ct,
                     "startTime": start.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
                     "endTime": (start + timedelta(seconds=2)).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-                    "model": c.model, "model_group": c.model, "custom_llm_provider": "openai",
+                    "model": c.model, "model_group": c.model, "custom_llm_provider": c.endpoint if c.endpoint in UPSTREAMS else "openai",
                     "user": c.user_id, "team_id": c.project_id, "organization_id": None, "end_user": None,
                     "metadata": {"user_api_key_team_id": c.project_id, "status": "success"},
                     "cache_hit": "False", "status": "success"}))

@@ -83,8 +83,26 @@ def test_unpriced_model_is_listed_by_status_with_its_tokens(tmp_path: Path, data
                             "AND record_type = 'usage'").fetchone()[0]
         zero = st.conn.execute("SELECT count(*) FROM records WHERE record_type = 'usage' AND cost_usd = 0").fetchone()[0]
     assert n > 0 and zero == 0
+    # the bill names the model: in `spend` its usage rows carry exactly those bill lines' money
+    # (docs/attribution.md), so status does not call its cost unknown
+    with Store.open(str(tmp_path / "store.duckdb"), read_only=True) as st:
+        billed = st.conn.execute("SELECT sum(cost_usd) FROM records WHERE record_type = 'cost' "
+                                 "AND model = 'acme-private-llm-1'").fetchone()[0]
+        got = st.conn.execute("SELECT sum(cost_usd), count(*) FILTER (WHERE cost_usd IS NULL), list(DISTINCT cost_basis) "
+                              "FROM spend WHERE model = 'acme-private-llm-1' AND record_type = 'usage'").fetchone()
+    assert billed > 0 and got == (billed, 0, ["reconciled"])
     result = run_cli(cfg, "status", "--format", "csv")
     assert result.returncode == 0, result.stderr
+    assert "acme-private-llm-1" not in result.stdout
+    # without the bill (usage only), its cost is unknown: listed with its tokens
+    with Store.open(str(tmp_path / "store.duckdb")) as st:
+        st.conn.execute("BEGIN")
+        st.conn.execute("DELETE FROM records WHERE record_type = 'cost'")
+        from spendwatch.attribution import refresh, stored_rules
+
+        refresh(st.conn, None, None, stored_rules(st.conn))
+        st.conn.execute("COMMIT")
+    result = run_cli(cfg, "status", "--format", "csv")
     line = next(line for line in result.stdout.splitlines() if "acme-private-llm-1" in line)
     assert str(sum(c.input_tokens for c in unknown)) in line
     assert str(sum(c.output_tokens for c in unknown)) in line

@@ -11,8 +11,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 PLUGIN_PACKAGES = ("collector", "detectors", "sinks")
 # The app layer: the only modules that may load the plugin registries.
-APP = {"spendwatch.app", "spendwatch.cli", "spendwatch.__main__", "spendwatch.daemon", "spendwatch.supervisor",
-       "spendwatch.jobs", "spendwatch.demo"}
+APP = {"spendwatch.app", "spendwatch.cli", "spendwatch.cli_export", "spendwatch.__main__", "spendwatch.daemon",
+       "spendwatch.supervisor", "spendwatch.jobs", "spendwatch.demo", "spendwatch.api"}
 APP_PACKAGES = ("spendwatch.web",)
 
 
@@ -94,6 +94,13 @@ def test_kernel_never_imports_a_plugin_package() -> None:
     back = sorted(f"{m} -> {t}" for m, ts in GRAPH.items() if m.startswith("spendwatch") and not is_app(m)
                   for t in ts if is_plugin(t))
     assert back == [], "spine modules importing plugins (only the app layer may): " + ", ".join(back)
+
+
+def test_kernel_never_imports_the_app_layer() -> None:
+    # the package root only re-exports the public API (`spendwatch.open`, imported lazily)
+    up = sorted(f"{m} -> {t}" for m, ts in GRAPH.items() if m.startswith("spendwatch.") and not is_app(m)
+                for t in ts if is_app(t))
+    assert up == [], ", ".join(up)
 
 
 def test_plugins_never_import_the_app_layer() -> None:
