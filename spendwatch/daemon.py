@@ -10,6 +10,10 @@ Shape:
 Why worker processes: see spendwatch/jobs.py. In short, a stuck job can be killed at its timeout or at
 shutdown with its window untouched (DuckDB transactions), so no job can wedge the scheduler.
 
+Parts: this module decides *when* jobs run and what their results mean (backoff, status); running a job
+in a worker process and stopping it is spendwatch/supervisor.py; the request and result that travel
+between them are spendwatch/jobproto.py; the counters /metrics shows are kept by spendwatch/jobstats.py.
+
 Failure policy:
     - a source that fails (provider down, 5xx, timeout) backs off: after n failures in a row its next run
       is interval × 2^(n-1), capped at max(interval, 6h); other sources are not delayed (own job, own thread)
@@ -22,35 +26,29 @@ Failure policy:
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import random
 import select
-import shutil
 import signal
-import subprocess
-import sys
-import tempfile
-import threading
 import time
-import uuid
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from .app import parse_config
-from .config import Config, SourceConfig
+from .config_schema import Config, SourceConfig
 from .errors import ConfigError, SpendwatchError
+from .jobproto import JobRequest, JobResult
+from .jobstats import JobStats
 from .logs import set_level, setup_logging
 from .metrics import DaemonState
-from .sdnotify import Notifier, child_environment
+from .sdnotify import Notifier
+from .supervisor import Running, Supervisor
 
 log = logging.getLogger("spendwatch.daemon")
 
 STOP_GRACE = 5.0  # seconds a running job may take to finish after SIGTERM before it is abandoned
-KILL_GRACE = 2.0  # seconds between SIGTERM and SIGKILL for a worker being stopped
 HOUSEKEEPING_EVERY = timedelta(hours=1)
 BACKOFF_CAP = timedelta(hours=6)
 CHECK_TIMEOUT_EXTRA = 60.0  # the startup check may wait lock_timeout for the store, plus this
@@ -68,28 +66,23 @@ def jitter_seconds(interval: timedelta) -> float:
     return min(interval.total_seconds() * 0.1, 30.0)
 
 
-@dataclass
-class Running:
-    label: str
-    proc: subprocess.Popen  # type: ignore[type-arg]
-    deadline: float  # monotonic
-
-
 class Daemon:
-    def __init__(self, config: Config, config_text: str, *, store_override: Optional[str] = None,
-                 log_level_override: Optional[str] = None, notifier: Optional[Notifier] = None) -> None:
+    """The `spendwatch run` process: signals and the main loop, the schedule, reload and status.
+
+    Jobs run through `self.workers` (a Supervisor); their results are counted by `self.stats`."""
+
+    def __init__(self, config: Config, config_text: str, *, store_override: str | None = None,
+                 log_level_override: str | None = None, notifier: Notifier | None = None) -> None:
         self.store_override = store_override
         self.log_level_override = log_level_override
         self._snapshot = (self._with_override(config), config_text)
         self.notifier = notifier or Notifier()
         self.state = DaemonState()
+        self.stats = JobStats(self.state)
+        self.workers = Supervisor()
         self.scheduler: Any = None
         self.metrics_server: Any = None
         self.web_server: Any = None
-        self.tmpdir = tempfile.mkdtemp(prefix="spendwatch-daemon-")
-        self.child_env = child_environment()
-        self._running: dict[str, Running] = {}
-        self._running_lock = threading.Lock()
         # Self-pipe: signal handlers only set flags and the interpreter writes the signal number here
         # (signal.set_wakeup_fd), so the main loop wakes at once without a handler ever taking a lock.
         self._wake_r, self._wake_w = os.pipe()
@@ -97,7 +90,6 @@ class Daemon:
         os.set_blocking(self._wake_w, False)
         self._stop_requested = False
         self._reload_requested = False
-        self._stop_deadline: Optional[float] = None
         self._last_status = "starting"
         self._pool_size = 0
 
@@ -107,9 +99,7 @@ class Daemon:
         return self._snapshot[0]
 
     def _with_override(self, config: Config) -> Config:
-        if self.store_override:
-            return replace(config, store=replace(config.store, path=self.store_override))
-        return config
+        return config.with_store(self.store_override)
 
     def log_level(self) -> str:
         return self.log_level_override or self.config.daemon.log_level
@@ -126,7 +116,7 @@ class Daemon:
                 self.metrics_server.shutdown()
             if self.web_server is not None:
                 self.web_server.stop()
-            shutil.rmtree(self.tmpdir, ignore_errors=True)
+            self.workers.close()
             self.notifier.close()
             signal.set_wakeup_fd(-1)
             os.close(self._wake_r)
@@ -138,7 +128,7 @@ class Daemon:
                  sum(1 for s in cfg.sources if s.enabled))
         for s in cfg.sources:
             if s.enabled:
-                self.state.source(s.name)
+                self.stats.source_scheduled(s.name)
         if cfg.daemon.metrics_listen:
             from .metrics import start_server
 
@@ -165,13 +155,13 @@ class Daemon:
         check = self.run_worker("check", None, check_timeout)
         if self._stop_requested:
             return self._finish()
-        if check.get("store_busy"):
-            log.warning("event=store_busy phase=startup error=%s action=continuing", check.get("error"))
-        elif not check.get("ok"):
-            log.error("event=store_check_failed error=%s", check.get("error"))
-            self.notifier.notify(STATUS=f"store check failed: {check.get('error')}")
+        if check.store_busy:
+            log.warning("event=store_busy phase=startup error=%s action=continuing", check.error)
+        elif not check.ok:
+            log.error("event=store_check_failed error=%s", check.error)
+            self.notifier.notify(STATUS=f"store check failed: {check.error}")
             return 1
-        self._absorb_facts(check.get("facts"))
+        self.stats.absorb_facts(check.facts)
 
         self._start_scheduler()
         self._set_status(f"running: {len(self._enabled_sources())} source(s) scheduled")
@@ -192,11 +182,10 @@ class Daemon:
 
     def _finish(self) -> int:
         self.notifier.notify(STOPPING=1, STATUS="stopping")
-        with self._running_lock:
-            busy = [r.label for r in self._running.values()]
+        busy = self.workers.labels()
         log.info("event=stopping running=%s grace=%gs", ",".join(busy) or "-", STOP_GRACE)
-        if self._stop_deadline is None:
-            self._stop_deadline = time.monotonic() + STOP_GRACE
+        if self.workers.stop_deadline is None:
+            self.workers.stop_deadline = time.monotonic() + STOP_GRACE
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=True)  # job threads end by STOP_GRACE + KILL_GRACE at the latest
         log.info("event=stopped")
@@ -206,9 +195,9 @@ class Daemon:
     def _install_signals(self) -> None:
         def stop(signum: int, _frame: Any) -> None:
             if self._stop_requested and signum == signal.SIGINT:
-                self._stop_deadline = time.monotonic()  # second Ctrl-C: abandon running jobs now
-            elif self._stop_deadline is None:
-                self._stop_deadline = time.monotonic() + STOP_GRACE  # the grace starts at the signal
+                self.workers.stop_deadline = time.monotonic()  # second Ctrl-C: abandon running jobs now
+            elif self.workers.stop_deadline is None:
+                self.workers.stop_deadline = time.monotonic() + STOP_GRACE  # the grace starts at the signal
             self._stop_requested = True
 
         def reload(_signum: int, _frame: Any) -> None:
@@ -218,13 +207,6 @@ class Daemon:
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGHUP, reload)
         signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
-
-    def request_stop(self) -> None:
-        self._stop_requested = True
-        try:
-            os.write(self._wake_w, b"\0")
-        except BlockingIOError:
-            pass  # the pipe is full: the main loop is about to wake anyway
 
     # --------------------------------------------------------------------------------------- scheduler
     def _enabled_sources(self) -> list[SourceConfig]:
@@ -239,7 +221,7 @@ class Daemon:
         workers = self._pool_size = max(16, 2 * len(self._enabled_sources()) + 4)
         self.scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(workers), "heartbeat": ThreadPoolExecutor(1)},
-            job_defaults={"coalesce": True, "max_instances": 1}, timezone=timezone.utc)
+            job_defaults={"coalesce": True, "max_instances": 1}, timezone=UTC)
         self._sync_jobs()
         from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
 
@@ -251,7 +233,7 @@ class Daemon:
         if wd:
             self.scheduler.add_job(self._heartbeat_job, "interval", id="heartbeat", name="heartbeat",
                                    seconds=max(wd / 2, 0.5), executor="heartbeat",
-                                   misfire_grace_time=max(1, int(wd)), next_run_time=datetime.now(timezone.utc))
+                                   misfire_grace_time=max(1, int(wd)), next_run_time=datetime.now(UTC))
         self.scheduler.start()
 
     def _sync_jobs(self) -> None:
@@ -262,7 +244,7 @@ class Daemon:
         from apscheduler.triggers.interval import IntervalTrigger
 
         cfg = self.config
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         wanted = {f"collect:{s.name}": s for s in self._enabled_sources()}
         for job in self.scheduler.get_jobs():
             if job.id.startswith("collect:") and job.id not in wanted:
@@ -281,7 +263,7 @@ class Daemon:
             self.scheduler.add_job(self._collect_job, trigger, args=[src.name], id=job_id, name=job_id,
                                    next_run_time=first, misfire_grace_time=max(1, int(secs)),
                                    max_instances=1, coalesce=True)
-            self.state.source(src.name)
+            self.stats.source_scheduled(src.name)
             log.info("event=source_scheduled source=%s type=%s interval=%gs", src.name, src.type, secs)
         digest = CronTrigger(hour=cfg.daemon.digest_at.hour, minute=cfg.daemon.digest_at.minute,
                              timezone=ZoneInfo(cfg.daemon.timezone))
@@ -312,58 +294,33 @@ class Daemon:
             return
         started = time.time()
         res = self.run_worker("collect", name, self.config.daemon.job_timeout.total_seconds())
-        outcome = res.get("outcome") or ("ok" if res.get("ok") else "store_busy" if res.get("store_busy") else "failed")
-        delay: Optional[timedelta] = None
-        with self.state.lock:
-            st = self.state.source(name)
-            st.last_outcome = outcome
-            self.state.job_runs[("collect", outcome)] = self.state.job_runs.get(("collect", outcome), 0) + 1
-            if outcome == "ok":
-                st.last_success = started
-                st.consecutive_failures = 0
-                st.last_error = None
-                st.rows_written += int(res.get("rows") or 0)
-                self._count_findings(res)
-            elif outcome in ("failed", "timeout"):
-                st.consecutive_failures += 1
-                st.last_error = res.get("error")
-                delay = backoff_delay(src.interval, st.consecutive_failures)
-            failures = st.consecutive_failures
+        outcome = res.outcome
+        failures = self.stats.collect_done(name, started, res)
+        delay = backoff_delay(src.interval, failures) if outcome in ("failed", "timeout") else None
         if outcome == "timeout" and not self._stop_requested:
             # the killed worker could not record its failure: do it, so `status` shows the hanging source
             self.run_worker("mark_failed", name, self.config.store.lock_timeout.total_seconds() + 30,
-                            extra={"error": res.get("error")})
-        self._absorb_facts(res.get("facts"))
+                            error=res.error)
+        self.stats.absorb_facts(res.facts)
         took = time.time() - started
         if outcome == "ok":
-            log.info("event=collect_done source=%s rows=%s windows=%s findings=%d took=%.1fs", name, res.get("rows"),
-                     res.get("windows"), len(res.get("findings") or []), took)
+            log.info("event=collect_done source=%s rows=%s windows=%s findings=%d took=%.1fs", name, res.rows,
+                     res.windows, len(res.findings or []), took)
         elif outcome == "store_busy":
             log.warning("event=collect_skipped source=%s reason=store_busy action=next_run error=%s", name,
-                        res.get("error"))
+                        res.error)
         elif outcome == "abandoned":
             log.warning("event=collect_abandoned source=%s reason=shutdown", name)
         else:
             log.warning("event=collect_failed source=%s outcome=%s failures=%d retry_in=%gs error=%s", name, outcome,
-                        failures, delay.total_seconds() if delay else 0, res.get("error"))
+                        failures, delay.total_seconds() if delay else 0, res.error)
             if delay is not None and delay > src.interval and not self._stop_requested:
                 try:
-                    self.scheduler.modify_job(f"collect:{name}", next_run_time=datetime.now(timezone.utc) + delay)
+                    self.scheduler.modify_job(f"collect:{name}", next_run_time=datetime.now(UTC) + delay)
                 except Exception:  # the job was removed by a reload meanwhile
                     pass
-        self._set_status(f"collect {name} {outcome}" + (f" rows={res.get('rows')}" if outcome == "ok" else "")
-                         + f" at {datetime.now(timezone.utc):%H:%M:%SZ}")
-
-    def _count_findings(self, res: dict[str, Any]) -> None:
-        """Count distinct alerts (key, escalation step) and sink hand-overs; caller holds state.lock."""
-        for f in res.get("findings") or []:
-            if self.state.seen_alerts.get(f["key"], -1) < f["step"]:
-                self.state.seen_alerts[f["key"]] = f["step"]
-                k = (f["detector"], f["severity"])
-                self.state.raised[k] = self.state.raised.get(k, 0) + 1
-        for sink, d in (res.get("sinks") or {}).items():
-            if not d.get("failed"):
-                self.state.offered[sink] = self.state.offered.get(sink, 0) + int(d.get("offered", 0))
+        self._set_status(f"collect {name} {outcome}" + (f" rows={res.rows}" if outcome == "ok" else "")
+                         + f" at {datetime.now(UTC):%H:%M:%SZ}")
 
     def _digest_job(self) -> None:
         res = self.run_worker("digest", None, self.config.daemon.job_timeout.total_seconds())
@@ -373,117 +330,46 @@ class Daemon:
         res = self.run_worker("housekeeping", None, self.config.daemon.job_timeout.total_seconds())
         self._record("housekeeping", res)
 
-    def _record(self, job: str, res: dict[str, Any]) -> None:
-        outcome = res.get("outcome") or ("ok" if res.get("ok") else "store_busy" if res.get("store_busy") else "failed")
-        with self.state.lock:
-            self.state.job_runs[(job, outcome)] = self.state.job_runs.get((job, outcome), 0) + 1
+    def _record(self, job: str, res: JobResult) -> None:
+        self.stats.job_done(job, res)
+        outcome = res.outcome
         level = logging.INFO if outcome == "ok" else logging.WARNING
-        detail = (f" error={res['error']}" if res.get("error")
-                  else f" skipped={res['skipped']}" if res.get("skipped") else "")
-        log.log(level, "event=%s_done outcome=%s%s", job, outcome, detail)
-        self._set_status(f"{job} {outcome} at {datetime.now(timezone.utc):%H:%M:%SZ}")
+        log.log(level, "event=%s_done outcome=%s%s", job, outcome, f" error={res.error}" if res.error else "")
+        self._set_status(f"{job} {outcome} at {datetime.now(UTC):%H:%M:%SZ}")
 
     def _heartbeat_job(self) -> None:
         """WATCHDOG=1, unless a worker overran its deadline by more than it takes to kill it (then the
         job machinery itself is stuck, and a restart by systemd is the cure)."""
-        now = time.monotonic()
-        with self._running_lock:
-            stuck = [r.label for r in self._running.values() if now > r.deadline + KILL_GRACE + 10]
+        stuck = self.workers.stuck(time.monotonic())
         if stuck:
             log.error("event=watchdog_withheld stuck=%s", ",".join(stuck))
             return
         self.notifier.notify(WATCHDOG=1)
 
-    def _absorb_facts(self, facts: Optional[dict[str, Any]]) -> None:
-        if not facts:
-            return
-        with self.state.lock:
-            self.state.facts = facts
-            for name, f in (facts.get("sources") or {}).items():
-                st = self.state.sources.get(name)
-                if st is not None and st.last_success is None and f.get("last_success"):
-                    st.last_success = f["last_success"]
-
     def _set_status(self, last: str) -> None:
-        with self.state.lock:
-            states = [self.state.sources[s.name] for s in self._enabled_sources() if s.name in self.state.sources]
-            failing = sorted(s.name for s in states if s.consecutive_failures)
-        summary = f"{len(states) - len(failing)}/{len(states)} sources ok"
-        if failing:
-            summary += f" (failing: {', '.join(failing)})"
+        summary = self.stats.summary([s.name for s in self._enabled_sources()])
         self._last_status = f"{summary}; last: {last}"
         if self.scheduler is not None:
             self.notifier.notify(STATUS=self._last_status)
 
     # ----------------------------------------------------------------------------------------- workers
-    def run_worker(self, job: str, source: Optional[str], timeout: float,
-                   extra: Optional[dict[str, Any]] = None) -> dict[str, Any]:
-        """Run one job in a worker process; returns its result, or {"outcome": "timeout"|"abandoned"}.
-
-        Never raises and never waits past `timeout` (or past the shutdown grace): a worker that runs
-        longer gets SIGTERM, then SIGKILL. Its open transaction dies with it, leaving the store as before.
-        """
+    def run_worker(self, job: str, source: str | None, timeout: float, error: str | None = None) -> JobResult:
+        """Run one job in a worker process with the config of this moment (see Supervisor.run: never
+        raises, never waits past `timeout` or the shutdown grace)."""
         cfg, text = self._snapshot
-        label = f"{job}:{source}" if source else job
-        result_path = os.path.join(self.tmpdir, f"{label.replace(':', '-')}-{uuid.uuid4().hex}.json")
-        request = {"job": job, "source": source, "config_text": text, "config_path": cfg.path,
-                   "store_path": self.store_override, "log_level": self.log_level(), "result_path": result_path,
-                   "parent_pid": os.getpid(), **(extra or {})}
-        try:
-            proc = subprocess.Popen([sys.executable, "-m", "spendwatch.jobs"], stdin=subprocess.PIPE,
-                                    env=self.child_env, close_fds=True)
-        except OSError as exc:
-            return {"ok": False, "error": f"cannot start a worker: {exc}"}
-        key = uuid.uuid4().hex
-        with self._running_lock:
-            self._running[key] = Running(label, proc, time.monotonic() + timeout)
-        outcome: Optional[str] = None
-        try:
-            try:
-                assert proc.stdin is not None
-                proc.stdin.write(json.dumps(request).encode())
-                proc.stdin.close()
-            except OSError:
-                pass  # the worker died at once; its exit code tells
-            deadline = time.monotonic() + timeout
-            while True:
-                try:
-                    proc.wait(timeout=0.2)
-                    break
-                except subprocess.TimeoutExpired:
-                    now = time.monotonic()
-                    if now > deadline:
-                        outcome = "timeout"
-                    elif self._stop_deadline is not None and now > self._stop_deadline:
-                        outcome = "abandoned"
-                    if outcome:
-                        log.warning("event=job_stopping job=%s reason=%s", label, outcome)
-                        self._kill(proc)
-                        break
-        finally:
-            with self._running_lock:
-                self._running.pop(key, None)
-        if outcome == "timeout":
-            return {"ok": False, "outcome": "timeout",
-                    "error": f"{label} ran longer than [daemon] job_timeout ({timeout:g}s) and was stopped"}
-        if outcome == "abandoned":
-            return {"ok": False, "outcome": "abandoned", "error": "abandoned at shutdown"}
-        try:
-            with open(result_path, encoding="utf-8") as fh:
-                res: dict[str, Any] = json.load(fh)
-            os.unlink(result_path)
-            return res
-        except (OSError, ValueError):
-            return {"ok": False, "error": f"worker for {label} exited with status {proc.returncode} and no result"}
+        request = JobRequest(job=job, source=source, config_text=text, config_path=cfg.path,
+                             store_path=self.store_override, log_level=self.log_level(), error=error)
+        return self.workers.run(request, timeout)
 
-    @staticmethod
-    def _kill(proc: subprocess.Popen) -> None:  # type: ignore[type-arg]
-        proc.terminate()
-        try:
-            proc.wait(timeout=KILL_GRACE)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    @property
+    def tmpdir(self) -> str:
+        """Where workers leave their result files (removed at exit)."""
+        return self.workers.tmpdir
+
+    @property
+    def _running(self) -> dict[str, Running]:
+        """The workers in flight (the supervisor's table; the watchdog reads it)."""
+        return self.workers.running
 
     # ------------------------------------------------------------------------------------------ reload
     def reload(self) -> bool:
@@ -524,8 +410,8 @@ class Daemon:
         return True
 
 
-def run_daemon(config: Config, config_path: Optional[str] = None, *, store_path: Optional[str] = None,
-               log_level: Optional[str] = None) -> int:
+def run_daemon(config: Config, config_path: str | None = None, *, store_path: str | None = None,
+               log_level: str | None = None) -> int:
     """Entry point of `spendwatch run`: returns the process exit code (0 after a clean stop)."""
     path = config.path if config.path and config.path != "(none)" else config_path
     if not path:

@@ -79,7 +79,7 @@ def test_keep_requests_in_config_and_daemon_housekeeping(small: Any, tmp_path: P
     cfg = load_config(str(tmp_path / "sw2.toml"))
     assert cfg.store.keep_requests is not None and cfg.store.keep_requests.days == 30
     res = job_housekeeping(cfg, {})
-    assert res == {"ok": True, "requests_rolled": 500}  # the rows are from 2026-10, long before now - 30d
+    assert res.to_dict() == {"ok": True, "requests_rolled": 500}  # the rows are from 2026-10, long before now - 30d
     daily2, _, n = snapshot(tmp_path / "s.duckdb")
     assert n == 0 and daily2 == daily
     r = small("--config", "sw2.toml", "compact", "--no-rewrite")
