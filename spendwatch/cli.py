@@ -130,13 +130,17 @@ def main(ctx: click.Context, config_path: Optional[str], store_path: Optional[st
 
 
 # ------------------------------------------------------------------------------------------------- sql
-@main.command()
+@main.command(context_settings={"ignore_unknown_options": True})  # a QUERY may start with a `--` comment
 @click.argument("query")
 @output_option()
 @click.pass_obj
 def sql(obj: Ctx, query: str, fmt: str) -> None:
     """Run a read-only SQL QUERY on the store (views: spend, daily_spend, chargeback, alerts)."""
     import duckdb
+
+    from .sqlguard import check_text, is_single_pivot
+
+    check_text(query)
 
     from .errors import ReadOnlyViolation, SpendwatchError
     from .output import render
@@ -152,7 +156,7 @@ def sql(obj: Ctx, query: str, fmt: str) -> None:
             raise SpendwatchError("empty query")
         for st in statements:
             kind = st.type.name
-            if kind not in ALLOWED_SQL:
+            if kind not in ALLOWED_SQL and not is_single_pivot(statements, query):
                 raise ReadOnlyViolation(f"refused: {kind} statements are not allowed; `spendwatch sql` is read-only "
                                         "(SELECT and EXPLAIN only)")
         store.conn.execute("SET enable_external_access = false")

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from .app import parse_config
-from .config import Config, SourceConfig
+from .config import Config, SourceConfig, read_config_text
 from .errors import ConfigError, SpendwatchError
 from .logs import set_level, setup_logging
 from .metrics import DaemonState
@@ -479,7 +479,7 @@ class Daemon:
         """SIGHUP: re-read the config file; an invalid one is rejected with a log line, the old one kept."""
         path = self.config.path
         try:
-            text = Path(path).read_text(encoding="utf-8")
+            text = read_config_text(path)  # unreadable or not UTF-8: a ConfigError, handled below
             new = self._with_override(parse_config(text, path))
         except OSError as exc:
             log.error("event=reload_rejected config=%s error=%s action=keeping_previous", path, exc.strerror or exc)
@@ -517,10 +517,7 @@ def run_daemon(config: Config, config_path: Optional[str] = None, *, store_path:
     path = config.path if config.path and config.path != "(none)" else config_path
     if not path:
         raise SpendwatchError("spendwatch run needs a config file (--config or $SPENDWATCH_CONFIG)")
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError([f"{path}: cannot read config ({exc.strerror})"]) from None
+    text = read_config_text(path)
     parsed = parse_config(text, path)  # the text the workers get is exactly the text validated here
     daemon = Daemon(parsed, text, store_override=store_path, log_level_override=log_level)
     return daemon.run()
