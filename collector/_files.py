@@ -459,7 +459,7 @@ def diagnose(conn: Any, path: str, reader: str, plan: Plan, exc: BaseException) 
         if row:
             check = plan.checks[row[1]]
             return InputFileError(f'{_where(path, row[0])}: column {check.column}: {refine(check.why, row[2], conn)} '
-                                  f'("{row[2]}")')
+                                  f'("{shown(row[2])}")')
     bounded = _bounds_pass(conn, path, reader, plan)
     if bounded:
         return bounded
@@ -467,6 +467,13 @@ def diagnose(conn: Any, path: str, reader: str, plan: Plan, exc: BaseException) 
         return reader_error(path, exc)
     first = re.sub(r"^[A-Za-z ]*Error: ", "", text.splitlines()[0])
     return InputFileError(f"{path}: {first}")
+
+
+def shown(value: Any) -> str:
+    """A cell as quoted in a one-line error: control characters escaped, long values cut."""
+    text = str(value).replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+    text = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _where(path: str, row: int) -> str:
@@ -517,8 +524,8 @@ def _bounds_pass(conn: Any, path: str, reader: str, plan: Plan) -> Optional[Inpu
             return row
         if row:
             column, _t, rule, _e = tests[row[1]]
-            shown = f' ("{row[2]}")' if row[2] is not None else ""
-            return InputFileError(f"{_where(path, row[0])}: {column} computed from this line: {rule}{shown}")
+            value = f' ("{shown(row[2])}")' if row[2] is not None else ""
+            return InputFileError(f"{_where(path, row[0])}: {column} computed from this line: {rule}{value}")
     return None
 
 

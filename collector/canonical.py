@@ -21,7 +21,7 @@ from spendwatch.timeutil import day_start
 from spendwatch.values import SPEND_COLUMNS
 
 from . import FORMATS, ImportResult
-from ._files import check_readable, container, ragged_line, reader_error, reader_sql, refine, sql_literal
+from ._files import check_readable, container, ragged_line, reader_error, reader_sql, refine, shown, sql_literal
 
 REQUIRED = ("ts", "provider", "cost_usd")
 TEXT_COLUMNS = ("provider", "source", "account_id", "project_id", "workspace_id", "api_key_id", "user_id",
@@ -70,7 +70,7 @@ class CanonicalFormat:
             row = conn.execute(f"SELECT row_, {v(column)} FROM _canon WHERE {cond} ORDER BY row_ LIMIT 1").fetchone()
             if row:  # CSV: the header is line 1, so data row N is line N+1; other containers: row N
                 where = f"{path}:{row[0] + 1}" if is_csv else f"{path}: row {row[0]}"
-                raise InputFileError(f'{where}: column {column}: {refine(why, row[1], conn)} ("{row[1]}")')
+                raise InputFileError(f'{where}: column {column}: {refine(why, row[1], conn)} ("{shown(row[1])}")')
 
         # Validation, each check finds the first offending row by file order.
         # Bounds (spendwatch/limits.py): refine() words a well-formed value beyond one as out of range.
@@ -99,7 +99,7 @@ class CanonicalFormat:
             fail_first(f"{v('record_type')} IS NOT NULL AND {v('record_type')} NOT IN ('usage', 'cost')",
                        "record_type", "not usage or cost")
         if "tags" in cols:
-            fail_first(f"{v('tags')} IS NOT NULL AND NOT coalesce(json_valid({v('tags')}) AND json_type({v('tags')}) = 'OBJECT', FALSE)",
+            fail_first(f"{v('tags')} IS NOT NULL AND NOT coalesce(CASE WHEN json_valid({v('tags')}) THEN json_type({v('tags')}) = 'OBJECT' END, FALSE)",
                        "tags", "not a JSON object")
 
         src_expr = sql_literal(source) if source else (f"coalesce(nullif(trim({v('source')}), ''), 'canonical')"
