@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench venv clean chromium
+.PHONY: demo test lint bench venv clean chromium fuzz
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,3 +35,7 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) spendwatch-demo .pytest_cache
+
+# The import fuzz suite at full strength: 1,000 mutated files per format (make test runs the first 60 each).
+fuzz: $(STAMP)
+	SPENDWATCH_FUZZ_CASES=1000 $(BIN)/python -m pytest -q -n 2 tests/importers/test_fuzz_imports.py

@@ -22,12 +22,22 @@ import re
 import threading
 from dataclasses import dataclass, field
 from datetime import timedelta
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
 from spendwatch.attribution import refresh_window
 from spendwatch.errors import InputFileError
 from spendwatch.ledger import record_import, sha256_of
+from spendwatch.limits import (
+    COST_RULE,
+    TIME_RULE,
+    TOKENS_RULE,
+    cost_ok_sql,
+    end_ok_sql,
+    time_ok_sql,
+    tokens_ok_sql,
+)
 from spendwatch.store import RECORD_COLUMNS, Window
 from spendwatch.timeutil import day_start
 
@@ -65,9 +75,10 @@ def ident(name: str) -> str:
 
 
 def reader_sql(path: str, *, all_varchar: bool = True) -> str:
-    """A DuckDB table function reading `path` whole; CSV as VARCHAR so money stays exact decimal text."""
+    """A DuckDB table function reading `path` whole; CSV as VARCHAR so money stays exact decimal text.
+    The path is read literally: DuckDB would expand `*`, `?` and `[...]` and read other files."""
     kind = container(path)
-    p = sql_literal(path)
+    p = sql_literal(literal_path(path))
     if kind == "parquet":
         return f"read_parquet({p})"
     if kind == "jsonl":
@@ -77,10 +88,66 @@ def reader_sql(path: str, *, all_varchar: bool = True) -> str:
 
 
 def check_readable(path: str) -> None:
+    """The file exists, is readable and is not empty (an empty file has no header to recognise)."""
     if not os.path.isfile(path):
         raise InputFileError(f"{path}: no such file")
     if not os.access(path, os.R_OK):
         raise InputFileError(f"{path}: not readable")
+    if is_empty(path):
+        raise InputFileError(f"{path}: empty file (expected a header row)")
+
+
+def is_empty(path: str) -> bool:
+    """No bytes, or (gzip) no bytes once decompressed, or only whitespace in its first 64 KiB and nothing after."""
+    import gzip
+
+    try:
+        if os.path.getsize(path) == 0:
+            return True
+        opener: Any = gzip.open if path.lower().endswith(".gz") else open
+        with opener(path, "rb") as fh:
+            head = fh.read(1 << 16)
+            return not head.strip() and not fh.read(1)
+    except (OSError, EOFError, ValueError):
+        return False  # a corrupt gzip or an unreadable file: the reader says what is wrong
+
+
+def open_text(path: str) -> Any:
+    """The file as text lines (gzip decompressed), for the diagnostic passes that count lines themselves."""
+    import gzip
+
+    if path.lower().endswith(".gz"):
+        return gzip.open(path, "rt", encoding="utf-8", errors="replace", newline="")
+    return open(path, encoding="utf-8", errors="replace", newline="")
+
+
+_GLOB = re.compile(r"[*?\[\]{}~]|://")
+_links: dict[str, str] = {}
+_links_dir: list[str] = []
+
+
+def literal_path(path: str) -> str:
+    """`path` as DuckDB should see it. A name with glob or URL characters (`a*.csv`, `x[1].csv`, `~/f`) would
+    be expanded by DuckDB's readers, so it is read through a symlink with a plain name in a private temporary
+    folder (kept for the life of the process; the suffixes are kept so `.csv.gz` still decompresses)."""
+    if not _GLOB.search(path):
+        return path
+    target = os.path.abspath(path)
+    link = _links.get(target)
+    if link and os.path.islink(link):
+        return link
+    if not _links_dir:
+        import atexit
+        import shutil
+        import tempfile
+
+        _links_dir.append(tempfile.mkdtemp(prefix="spendwatch-import-"))
+        atexit.register(shutil.rmtree, _links_dir[0], True)
+    suffix = "".join(re.sub(r"[^A-Za-z0-9.]", "", s) for s in Path(path).suffixes)
+    link = os.path.join(_links_dir[0], f"file{len(_links)}{suffix}")
+    os.symlink(target, link)
+    _links[target] = link
+    return link
 
 
 class _Hasher(threading.Thread):
@@ -173,7 +240,7 @@ def describe(conn: Any, path: str, reader: str) -> Columns:
 
 def reader_error(path: str, exc: BaseException) -> InputFileError:
     """Translate a DuckDB reader failure into FILE:LINE: why."""
-    text = str(exc)
+    text = str(exc).replace(literal_path(path), path)
     first = text.splitlines()[0] if text else type(exc).__name__
     first = re.sub(r"^[A-Za-z ]*Error: ", "", first)
     kind = container(path).upper()
@@ -183,10 +250,63 @@ def reader_error(path: str, exc: BaseException) -> InputFileError:
                     if ln.strip() and not ln.startswith(("Original Line", "Possible fixes", "*", "  file="))), "")
         why = re.sub(r"^[A-Za-z ]*Error: ", "", why)
         return InputFileError(f"{path}:{m.group(1)}: malformed CSV line ({why or first})")
-    m = re.search(r"line (\d+)", text)
-    if m and kind == "JSONL":
-        return InputFileError(f"{path}:{m.group(1)}: not valid JSON lines ({first})")
+    if kind == "JSONL" and re.search(r"line (\d+)", text):
+        # DuckDB's JSON line numbers run one ahead after a line without its newline (issue 12): count them here.
+        why = re.sub(r' in line \d+| in file "[^"]*",?', "", first)
+        line = jsonl_bad_line(path)
+        return InputFileError(f"{path}:{line}: not valid JSON lines ({why})" if line else
+                              f"{path}: not valid JSON lines ({why})")
+    if kind == "CSV":
+        ragged = ragged_line(path)
+        if ragged:
+            return ragged
     return InputFileError(f"{path}: cannot read as {kind} ({first})")
+
+
+def ragged_line(path: str) -> Optional[InputFileError]:
+    """The first CSV line whose field count differs from the header's, as `FILE:LINE: malformed CSV line`.
+
+    Only called on an error path: DuckDB's sniffer skips leading lines of a ragged file and takes a data
+    line for the header, so the import would otherwise report an "unknown column" named like a value.
+    [Assumption: the delimiter is the one of , tab ; | that the header line uses most.]"""
+    import csv
+
+    try:
+        with open_text(path) as fh:
+            header_line = fh.readline()
+        delim = max([",", "\t", ";", "|"], key=header_line.count)
+        csv.field_size_limit(1 << 30)
+        with open_text(path) as fh:
+            reader = csv.reader(fh, delimiter=delim)
+            header = next(reader, None)
+            if not header:
+                return None
+            for row in reader:
+                if row and len(row) != len(header):
+                    return InputFileError(f"{path}:{reader.line_num}: malformed CSV line "
+                                          f"(expected {len(header)} fields, found {len(row)})")
+    except (OSError, EOFError, csv.Error, ValueError):
+        return None
+    return None
+
+
+def jsonl_bad_line(path: str) -> Optional[int]:
+    """The number of the first non-blank line that is not a JSON object (error path only)."""
+    import json
+
+    try:
+        with open_text(path) as fh:
+            for n, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    if not isinstance(json.loads(line), dict):
+                        return n
+                except ValueError:
+                    return n
+    except (OSError, EOFError):
+        return None
+    return None
 
 
 # --------------------------------------------------------------------------------------------- plan
@@ -258,6 +378,9 @@ def run_import(store: Any, path: str, *, fmt: str, kind: str, source: str,
     try:
         with store.transaction():
             conn.execute(insert)
+            if conn.execute(f"SELECT 1 FROM records WHERE import_id = ? AND ({bounds_violation_sql()}) LIMIT 1",
+                            [import_id]).fetchone():
+                raise OutOfBounds(BAD_VALUE)  # a computed value the format's own checks did not bound
             spans = _replace(conn, kind, import_id, plan, Window)
             for sp in spans:  # what `spend` shows for the days these rows touched (spendwatch/attribution.py)
                 refresh_window(conn, sp.window.start, sp.window.end)
@@ -266,7 +389,7 @@ def run_import(store: Any, path: str, *, fmt: str, kind: str, source: str,
                 record_import(conn, path, fmt, sp.source, sp.rows, sp.window, digest=digest, import_id=import_id)
             if not spans:
                 record_import(conn, path, fmt, source, 0, None, digest=digest, import_id=import_id)
-    except duckdb.Error as exc:
+    except (duckdb.Error, OutOfBounds) as exc:
         failure = exc
     finally:
         _restore(conn, saved)
@@ -274,6 +397,10 @@ def run_import(store: Any, path: str, *, fmt: str, kind: str, source: str,
         raise diagnose(conn, path, reader, plan, failure)
     return [ImportResult(path, fmt, sp.source, sp.rows, sp.window, sp.cost) for sp in spans] or \
         [ImportResult(path, fmt, source, 0, None, Decimal(0))]
+
+
+class OutOfBounds(Exception):
+    """Raised inside the import transaction (so it rolls back) when an inserted row breaks a bound."""
 
 
 def _tune(conn: Any) -> dict[str, str]:
@@ -318,64 +445,158 @@ def diagnose(conn: Any, path: str, reader: str, plan: Plan, exc: BaseException) 
     """The slow path after a failed import: name the first bad line and column."""
     text = str(exc)
     conversion = any(s in text for s in ("Conversion Error", "Could not convert", "Error when converting",
-                                         "Could not parse", BAD_VALUE))
+                                         "Could not parse", "Out of Range", "Overflow", BAD_VALUE))
     if not conversion:
         return reader_error(path, exc)
+    where_kept = [p.where for p in plan.parts if p.from_ == "{src}"]  # rows the import would keep
     if plan.checks:
-        bad = " OR ".join(f"NOT coalesce({c.ok}, FALSE)" for c in plan.checks)
-        kept = [p.where for p in plan.parts if p.from_ == "{src}"]  # rows the import would keep
-        if kept:
-            bad = f"({bad}) AND ({' OR '.join(kept)})"
-        which = " ".join(f"WHEN NOT coalesce({c.ok}, FALSE) THEN {i}" for i, c in enumerate(plan.checks))
-        values = " ".join(f"WHEN NOT coalesce({c.ok}, FALSE) THEN CAST({c.value} AS VARCHAR)" for c in plan.checks)
-        threads = conn.execute("SELECT current_setting('threads')").fetchone()[0]
-        try:
-            conn.execute("SET threads = 1")  # file order for row numbers
-            row = conn.execute(
-                f"SELECT row_, which_, value_ FROM (SELECT row_number() OVER () AS row_, CASE {which} END AS which_, "
-                f"CASE {values} END AS value_, * FROM {reader}) WHERE {bad} ORDER BY row_ LIMIT 1").fetchone()
-        except Exception as inner:  # the file itself is unreadable past some point
-            return reader_error(path, inner)
-        finally:
-            conn.execute(f"SET threads = {int(threads)}")
+        bad = " OR ".join(f"NOT coalesce(try({c.ok}), FALSE)" for c in plan.checks)
+        if where_kept:
+            bad = f"({bad}) AND ({' OR '.join(f'coalesce(try({w}), TRUE)' for w in where_kept)})"
+        which = " ".join(f"WHEN NOT coalesce(try({c.ok}), FALSE) THEN {i}" for i, c in enumerate(plan.checks))
+        values = " ".join(f"WHEN NOT coalesce(try({c.ok}), FALSE) THEN try(CAST({c.value} AS VARCHAR))"
+                          for c in plan.checks)
+        row = _first_row(conn, path, reader, f"CASE {which} END AS which_, CASE {values} END AS value_", bad)
+        if isinstance(row, InputFileError):
+            return row
         if row:
             check = plan.checks[row[1]]
-            where = f"{path}:{row[0] + 1}" if container(path) == "csv" else (
-                f"{path}:{row[0]}" if container(path) == "jsonl" else f"{path}: row {row[0]}")
-            return InputFileError(f'{where}: column {check.column}: {check.why} ("{row[2]}")')
+            return InputFileError(f'{_where(path, row[0])}: column {check.column}: {refine(check.why, row[2], conn)} '
+                                  f'("{shown(row[2])}")')
+    bounded = _bounds_pass(conn, path, reader, plan)
+    if bounded:
+        return bounded
     if "CSV Error on Line" in text:
         return reader_error(path, exc)
     first = re.sub(r"^[A-Za-z ]*Error: ", "", text.splitlines()[0])
     return InputFileError(f"{path}: {first}")
 
 
+def shown(value: Any) -> str:
+    """A cell as quoted in a one-line error: control characters escaped, long values cut."""
+    text = str(value).replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+    text = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _where(path: str, row: int) -> str:
+    return f"{path}:{row + 1}" if container(path) == "csv" else (
+        f"{path}:{row}" if container(path) == "jsonl" else f"{path}: row {row}")
+
+
+def _first_row(conn: Any, path: str, reader: str, select: str, cond: str) -> Any:
+    """(row number, *select) of the first row of the file (in file order) where `cond` holds, or None."""
+    threads = conn.execute("SELECT current_setting('threads')").fetchone()[0]
+    try:
+        conn.execute("SET threads = 1")  # file order for row numbers
+        return conn.execute(f"SELECT row_, which_, value_ FROM (SELECT row_number() OVER () AS row_, {select}, * "
+                            f"FROM {reader}) WHERE {cond} ORDER BY row_ LIMIT 1").fetchone()
+    except Exception as inner:  # the file itself is unreadable past some point
+        return reader_error(path, inner)
+    finally:
+        conn.execute(f"SET threads = {int(threads)}")
+
+
+# The record columns whose computed values must respect spendwatch/limits.py, with the rule to quote.
+BOUNDED = (("cost_usd", cost_ok_sql, COST_RULE), ("ts", time_ok_sql, TIME_RULE),
+           ("period_end", end_ok_sql, TIME_RULE),
+           *((c, tokens_ok_sql, TOKENS_RULE) for c in ("input_tokens", "cached_input_tokens", "cache_write_tokens",
+                                                       "output_tokens", "reasoning_tokens", "requests")))
+
+
+def bounds_violation_sql() -> str:
+    """SQL over `records`: true for a row that breaks a bound (the check after every insert)."""
+    return " OR ".join(f"NOT {ok(c)}" for c, ok, _rule in BOUNDED)
+
+
+def _bounds_pass(conn: Any, path: str, reader: str, plan: Plan) -> Optional[InputFileError]:
+    """The first line whose computed record values (e.g. tokens = quantity × unit) break a bound or cannot be
+    computed at all, when no per-column check of the format caught it."""
+    for part in plan.parts:
+        if part.from_ != "{src}":
+            continue
+        tests = [(c, f"NOT coalesce(try({ok(part.exprs[c])}), FALSE)", rule, part.exprs[c])
+                 for c, ok, rule in BOUNDED if c in part.exprs]
+        if not tests:
+            continue
+        which = " ".join(f"WHEN {t} THEN {i}" for i, (_c, t, _r, _e) in enumerate(tests))
+        values = " ".join(f"WHEN {t} THEN try(CAST({e} AS VARCHAR))" for _c, t, _r, e in tests)
+        cond = f"({' OR '.join(t for _c, t, _r, _e in tests)}) AND coalesce(try({part.where}), TRUE)"
+        row = _first_row(conn, path, reader, f"CASE {which} END AS which_, CASE {values} END AS value_", cond)
+        if isinstance(row, InputFileError):
+            return row
+        if row:
+            column, _t, rule, _e = tests[row[1]]
+            value = f' ("{shown(row[2])}")' if row[2] is not None else ""
+            return InputFileError(f"{_where(path, row[0])}: {column} computed from this line: {rule}{value}")
+    return None
+
+
 # ----------------------------------------------------------------------------------- shared SQL bits
 def money(expr: str) -> str:
-    """Exact decimal from text (or a FLOAT column rounded to 1e-10); strict, so bad values fail the import."""
-    return f"CAST(trim(CAST({expr} AS VARCHAR)) AS DECIMAL(38, 10))"
+    """Exact decimal from text (or a FLOAT column rounded to 1e-10); strict, so bad values fail the import,
+    and so do values beyond the money bound (spendwatch/limits.py)."""
+    v = f"CAST(trim(CAST({expr} AS VARCHAR)) AS DECIMAL(38, 10))"
+    return f"(CASE WHEN {cost_ok_sql(v)} THEN {v} ELSE error('{BAD_VALUE}') END)"
 
 
 def money_ok(expr: str) -> str:
-    return f"({expr} IS NULL OR trim(CAST({expr} AS VARCHAR)) = '' OR try_cast(trim(CAST({expr} AS VARCHAR)) AS DECIMAL(38, 10)) IS NOT NULL)"
+    v = f"try_cast(trim(CAST({expr} AS VARCHAR)) AS DECIMAL(38, 10))"
+    return (f"({expr} IS NULL OR trim(CAST({expr} AS VARCHAR)) = '' OR "
+            f"({v} IS NOT NULL AND {cost_ok_sql(v)}))")
 
 
 def instant(expr: str) -> str:
-    return f"CAST({expr} AS TIMESTAMPTZ)"
+    """TIMESTAMPTZ; values outside the supported range (infinity, year 1, year 9999) fail the import."""
+    v = f"CAST({expr} AS TIMESTAMPTZ)"
+    return f"(CASE WHEN {time_ok_sql(v)} THEN {v} ELSE error('{BAD_VALUE}') END)"
 
 
 def instant_ok(expr: str) -> str:
-    return f"({expr} IS NOT NULL AND try_cast({expr} AS TIMESTAMPTZ) IS NOT NULL)"
+    v = f"try_cast({expr} AS TIMESTAMPTZ)"
+    return f"({expr} IS NOT NULL AND {v} IS NOT NULL AND {time_ok_sql(v)})"
 
 
 def count(expr: str) -> str:
-    """A whole non-negative count from text or number; '' is NULL; a negative one fails the import."""
+    """A whole non-negative count below the bound from text or number; '' is NULL; others fail the import."""
     v = f"CAST(nullif(trim(CAST({expr} AS VARCHAR)), '') AS BIGINT)"
-    return f"(CASE WHEN {v} < 0 THEN error('{BAD_VALUE}') ELSE {v} END)"
+    return f"(CASE WHEN {v} < 0 OR NOT {tokens_ok_sql(v)} THEN error('{BAD_VALUE}') ELSE {v} END)"
 
 
 def count_ok(expr: str) -> str:
     v = f"nullif(trim(CAST({expr} AS VARCHAR)), '')"
-    return f"({v} IS NULL OR coalesce(try_cast({v} AS BIGINT) >= 0, FALSE))"
+    b = f"try_cast({v} AS BIGINT)"
+    return f"({v} IS NULL OR coalesce({b} >= 0 AND {tokens_ok_sql(b)}, FALSE))"
+
+
+def refine(why: str, value: Optional[str], conn: Any) -> str:
+    """The reason for a failed check: a well-formed value that only broke a bound says which bound."""
+    if value is None:
+        return why
+    text = value.strip()
+    if why.startswith("not a number") or why.startswith("not a non-negative whole number"):
+        try:
+            d = Decimal(text)
+        except (InvalidOperation, ValueError):
+            return why
+        if not d.is_finite():
+            return why
+        if why.startswith("not a number"):
+            return COST_RULE
+        return TOKENS_RULE if d >= 0 and d == d.to_integral_value() else why
+    if any(w in why for w in ("timestamp", "date", "time")) and _looks_like_time(text, conn):
+        return TIME_RULE
+    return why
+
+
+def _looks_like_time(text: str, conn: Any) -> bool:
+    """A value DuckDB reads as an instant (including infinity) or unix seconds."""
+    if re.fullmatch(r"[0-9]+(\.0+)?", text):
+        return True
+    try:
+        return conn.execute("SELECT try_cast(? AS TIMESTAMPTZ) IS NOT NULL", [text]).fetchone()[0] is True
+    except Exception:  # duckdb.Error: not a time then
+        return False
 
 
 def unit_multiplier(unit_expr: str) -> str:
@@ -414,6 +635,9 @@ def require(cols: Columns, path: str, fmt: str, needed: Sequence[tuple[str, ...]
     """Fail with 'not a FMT file (missing column X); it looks like OTHER' when a signature column is absent."""
     for group in needed:
         if not cols.has(*group):
+            ragged = ragged_line(path) if container(path) == "csv" else None
+            if ragged:
+                raise ragged
             other = guess_format(cols)
             hint = f"; it looks like {other} (use --format {other})" if other and other != fmt else ""
             raise InputFileError(f"{path}: not a {fmt} file (missing column {group[0]}){hint}")

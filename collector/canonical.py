@@ -16,12 +16,13 @@ from typing import Optional
 from spendwatch.attribution import refresh_window
 from spendwatch.errors import InputFileError
 from spendwatch.ledger import record_import
+from spendwatch.limits import cost_ok_sql, end_ok_sql, time_ok_sql, tokens_ok_sql
 from spendwatch.store import GRANULARITIES, RECORD_COLUMNS, Store, Window
 from spendwatch.timeutil import day_start
 from spendwatch.values import SPEND_COLUMNS
 
 from . import FORMATS, ImportResult
-from ._files import check_readable, container, reader_sql, sql_literal
+from ._files import check_readable, container, ragged_line, reader_error, reader_sql, refine, shown, sql_literal
 
 REQUIRED = ("ts", "provider", "cost_usd")
 TEXT_COLUMNS = ("provider", "source", "account_id", "project_id", "workspace_id", "api_key_id", "user_id",
@@ -42,7 +43,7 @@ class CanonicalFormat:
         try:
             conn.execute(f"CREATE TEMP TABLE _canon AS SELECT row_number() OVER () AS row_, * FROM {reader_sql(path)}")
         except Exception as exc:
-            raise InputFileError(f"{path}: cannot read as {container(path).upper()} ({str(exc).splitlines()[0]})") from None
+            raise reader_error(path, exc) from None
         try:
             return self._load(store, path, source)
         finally:
@@ -52,10 +53,13 @@ class CanonicalFormat:
         conn = store.conn
         cols = [r[0] for r in conn.execute("SELECT column_name FROM (DESCRIBE _canon)").fetchall()][1:]
         unknown = [c for c in cols if c not in ALLOWED]
+        missing = [c for c in REQUIRED if c not in cols]
+        ragged = ragged_line(path) if (unknown or missing) and container(path) == "csv" else None
+        if ragged:
+            raise ragged
         if unknown:
             extra = " (team is assigned by [[allocation]] rules)" if "team" in unknown else ""
             raise InputFileError(f"{path}: unknown column {unknown[0]!r}{extra}; canonical columns are the spend view's")
-        missing = [c for c in REQUIRED if c not in cols]
         if missing:
             raise InputFileError(f"{path}: missing required column {missing[0]!r} (required: {', '.join(REQUIRED)})")
         is_csv = container(path) == "csv"
@@ -67,19 +71,23 @@ class CanonicalFormat:
             row = conn.execute(f"SELECT row_, {v(column)} FROM _canon WHERE {cond} ORDER BY row_ LIMIT 1").fetchone()
             if row:  # CSV: the header is line 1, so data row N is line N+1; other containers: row N
                 where = f"{path}:{row[0] + 1}" if is_csv else f"{path}: row {row[0]}"
-                raise InputFileError(f'{where}: column {column}: {why} ("{row[1]}")')
+                raise InputFileError(f'{where}: column {column}: {refine(why, row[1], conn)} ("{shown(row[1])}")')
 
         # Validation, each check finds the first offending row by file order.
-        fail_first(f"{v('ts')} IS NULL OR try_cast({v('ts')} AS TIMESTAMPTZ) IS NULL", "ts", "not a timestamp")
+        # Bounds (spendwatch/limits.py): refine() words a well-formed value beyond one as out of range.
+        ts_ = f"try_cast({v('ts')} AS TIMESTAMPTZ)"
+        fail_first(f"{v('ts')} IS NULL OR {ts_} IS NULL OR NOT {time_ok_sql(ts_)}", "ts", "not a timestamp")
         fail_first(f"{v('provider')} IS NULL OR trim({v('provider')}) = ''", "provider", "empty")
-        fail_first(f"{v('cost_usd')} IS NULL OR try_cast(trim({v('cost_usd')}) AS DECIMAL(38, 10)) IS NULL",
-                   "cost_usd", "not a number")
+        cost_ = f"try_cast(trim({v('cost_usd')}) AS DECIMAL(38, 10))"
+        fail_first(f"{v('cost_usd')} IS NULL OR {cost_} IS NULL OR NOT {cost_ok_sql(cost_)}", "cost_usd", "not a number")
         if "period_end" in cols:
-            fail_first(f"{v('period_end')} IS NOT NULL AND try_cast({v('period_end')} AS TIMESTAMPTZ) IS NULL",
+            pe_ = f"try_cast({v('period_end')} AS TIMESTAMPTZ)"
+            fail_first(f"{v('period_end')} IS NOT NULL AND ({pe_} IS NULL OR NOT {end_ok_sql(pe_)})",
                        "period_end", "not a timestamp")
         for c in INT_COLUMNS:
             if c in cols:
-                fail_first(f"{v(c)} IS NOT NULL AND trim({v(c)}) <> '' AND coalesce(try_cast(trim({v(c)}) AS BIGINT) < 0, TRUE)",
+                n_ = f"try_cast(trim({v(c)}) AS BIGINT)"
+                fail_first(f"{v(c)} IS NOT NULL AND trim({v(c)}) <> '' AND coalesce({n_} < 0 OR NOT {tokens_ok_sql(n_)}, TRUE)",
                            c, "not a non-negative whole number")
         if "granularity" in cols:
             allowed = ", ".join(sql_literal(g) for g in GRANULARITIES)
@@ -92,7 +100,8 @@ class CanonicalFormat:
             fail_first(f"{v('record_type')} IS NOT NULL AND {v('record_type')} NOT IN ('usage', 'cost')",
                        "record_type", "not usage or cost")
         if "tags" in cols:
-            fail_first(f"{v('tags')} IS NOT NULL AND NOT coalesce(json_valid({v('tags')}), FALSE)", "tags", "not a JSON object")
+            fail_first(f"{v('tags')} IS NOT NULL AND NOT coalesce(CASE WHEN json_valid({v('tags')}) THEN json_type({v('tags')}) = 'OBJECT' END, FALSE)",
+                       "tags", "not a JSON object")
 
         src_expr = sql_literal(source) if source else (f"coalesce(nullif(trim({v('source')}), ''), 'canonical')"
                                                       if "source" in cols else "'canonical'")

@@ -16,7 +16,6 @@ import click
 
 from .output import output_option
 
-ALLOWED_SQL = {"SELECT", "EXPLAIN"}
 QUIET_COMMANDS = {"sql", "report", "status", "check-config", "actions"}  # read-only: nothing to log, so skip the setup
 
 
@@ -130,7 +129,7 @@ def main(ctx: click.Context, config_path: Optional[str], store_path: Optional[st
 
 
 # ------------------------------------------------------------------------------------------------- sql
-@main.command()
+@main.command(context_settings={"ignore_unknown_options": True})  # a QUERY may start with a `--` comment
 @click.argument("query")
 @output_option()
 @click.pass_obj
@@ -138,25 +137,14 @@ def sql(obj: Ctx, query: str, fmt: str) -> None:
     """Run a read-only SQL QUERY on the store (views: spend, daily_spend, chargeback, alerts)."""
     import duckdb
 
-    from .errors import ReadOnlyViolation, SpendwatchError
+    from .errors import SpendwatchError
     from .output import render
+    from .sqlguard import check_read_only, check_text, fence
 
+    check_text(query)
     with obj.reader() as store:
-        # Parsed by the store's own connection: duckdb.extract_statements would start a second, default
-        # database instance (~60 ms of a ~300 ms command).
-        try:
-            statements = store.conn.extract_statements(query)
-        except duckdb.Error as exc:
-            raise SpendwatchError(f"SQL error: {str(exc).splitlines()[0]}") from None
-        if not statements:
-            raise SpendwatchError("empty query")
-        for st in statements:
-            kind = st.type.name
-            if kind not in ALLOWED_SQL:
-                raise ReadOnlyViolation(f"refused: {kind} statements are not allowed; `spendwatch sql` is read-only "
-                                        "(SELECT and EXPLAIN only)")
-        store.conn.execute("SET enable_external_access = false")
-        store.conn.execute("SET lock_configuration = true")
+        check_read_only(query, store.conn)  # parsed by the store's connection: no second DuckDB instance
+        fence(store.conn)
         try:
             cur = store.conn.execute(query)
             cols = [d[0] for d in cur.description] if cur.description else []

@@ -33,6 +33,7 @@ from .config_schema import (
 )
 from .contracts import options_of
 from .errors import ConfigError
+from .limits import cost_problem
 from .tomlcheck import BAD, Problems, closest, convert, parse_options, table_list
 from .values import MATCH_COLUMNS, Severity, parse_listen
 
@@ -67,11 +68,20 @@ def _duplicates(items: list[Any], kind: str, probs: Problems) -> None:
 
 def load_config(path: str, plugins: Plugins) -> Config:
     """Read and validate `path` against the plugins' options; raises ConfigError listing every problem."""
+    return parse_config(read_config_text(path), path, plugins)
+
+
+def read_config_text(path: str) -> str:
+    """The config file's text; unreadable or not UTF-8 (TOML is UTF-8) is a ConfigError naming the line."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        data = Path(path).read_bytes()
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read config ({exc.strerror})"]) from None
-    return parse_config(text, path, plugins)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise ConfigError([f"{path}:{line}: not valid UTF-8 (byte 0x{data[exc.start]:02x}); TOML files are UTF-8"]) from None
 
 
 def parse_config(text: str, path: str, plugins: Plugins) -> Config:
@@ -119,6 +129,8 @@ def parse_config(text: str, path: str, plugins: Plugins) -> Config:
         if b is not BAD:
             if b.amount <= 0:
                 probs.add(("budgets", i, "amount"), f'must be positive ("{b.amount}")')
+            elif cost_problem(b.amount):
+                probs.add(("budgets", i, "amount"), f'{cost_problem(b.amount)} ("{b.amount}")')
             for j, th in enumerate(b.thresholds):
                 if th <= 0:
                     probs.add(("budgets", i, "thresholds", j), f"must be a positive share of the budget (got {th})")

@@ -33,10 +33,10 @@ import select
 import signal
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from .app import parse_config
+from .config import read_config_text
 from .config_schema import Config, SourceConfig
 from .errors import ConfigError, SpendwatchError
 from .jobproto import JobRequest, JobResult
@@ -376,7 +376,7 @@ class Daemon:
         """SIGHUP: re-read the config file; an invalid one is rejected with a log line, the old one kept."""
         path = self.config.path
         try:
-            text = Path(path).read_text(encoding="utf-8")
+            text = read_config_text(path)  # unreadable or not UTF-8: a ConfigError, handled below
             new = self._with_override(parse_config(text, path))
         except OSError as exc:
             log.error("event=reload_rejected config=%s error=%s action=keeping_previous", path, exc.strerror or exc)
@@ -416,10 +416,7 @@ def run_daemon(config: Config, config_path: str | None = None, *, store_path: st
     path = config.path if config.path and config.path != "(none)" else config_path
     if not path:
         raise SpendwatchError("spendwatch run needs a config file (--config or $SPENDWATCH_CONFIG)")
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError([f"{path}: cannot read config ({exc.strerror})"]) from None
+    text = read_config_text(path)
     parsed = parse_config(text, path)  # the text the workers get is exactly the text validated here
     daemon = Daemon(parsed, text, store_override=store_path, log_level_override=log_level)
     return daemon.run()

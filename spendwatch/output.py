@@ -15,6 +15,7 @@ from typing import Any, Callable, Sequence
 
 import click
 
+from .csvsafe import neutralise
 from .findings import money_str
 
 FORMATS = ("table", "csv", "json")
@@ -57,9 +58,9 @@ def render(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str, *,
     if fmt == "csv":
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
-        w.writerow(columns)
+        w.writerow([neutralise(str(c)) for c in columns])
         for r in rows:
-            w.writerow([text(v) for v in r])
+            w.writerow([neutralise(text(v)) for v in r])  # formula injection (spendwatch/csvsafe.py)
         return buf.getvalue()
     body = [[text(v) for v in r] for r in rows]
     foot = [text(v) for v in footer] if footer else None

@@ -30,6 +30,8 @@ def month_bounds(month: Optional[str], now: Optional[datetime] = None) -> tuple[
                 raise ValueError
         except ValueError:
             raise SpendwatchError(f'--month: not a month ("{month}"); use YYYY-MM') from None
+        if not 2000 <= y <= 2099:  # spendwatch/limits.py: the supported time range
+            raise SpendwatchError(f'--month: "{month}" is outside the supported time range (2000-01 to 2099-12)')
     start = datetime(y, m, 1, tzinfo=UTC)
     end = datetime(y + (m == 12), m % 12 + 1, 1, tzinfo=UTC)
     return start, end, f"{y:04d}-{m:02d}"

@@ -37,13 +37,19 @@ def parse_instant(text: str) -> datetime:
     s = str(text).strip()
     try:
         if re.fullmatch(r"\d{4}-\d{2}-\d{2}", s):
-            return datetime.combine(date.fromisoformat(s), time(0), UTC)
-        dt = datetime.fromisoformat(s.replace("Z", "+00:00").replace(" ", "T", 1))
+            dt = datetime.combine(date.fromisoformat(s), time(0), UTC)
+        else:
+            dt = datetime.fromisoformat(s.replace("Z", "+00:00").replace(" ", "T", 1))
+            dt = (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).astimezone(UTC)
     except ValueError:
         raise ValueError(f'not a date or RFC 3339 time ("{text}"); use 2026-01-31 or 2026-01-31T12:00:00Z') from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return dt.astimezone(UTC)
+    except OverflowError:  # year 1 with a positive offset
+        dt = datetime.min.replace(tzinfo=UTC)
+    from .limits import time_problem
+
+    if time_problem(dt, end_inclusive=True):  # year 1 or 9999 would overflow "the day before" / "+ 1 period"
+        raise ValueError(f'"{text}" is outside the supported time range (2000-01-01 to 2100-01-01)')
+    return dt
 
 
 def parse_clock(text: str) -> time:

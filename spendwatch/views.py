@@ -29,6 +29,15 @@ DIMENSIONS = ("provider", "source", "account_id", "project_id", "workspace_id", 
 TOKENS = ("input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens", "reasoning_tokens",
           "requests")
 UNIT = "10000000000"  # 1e10: money in integer units of 1e-10 USD for exact scaling
+# Overflow guards (docs/input-limits.md). A row beyond the import bound (|cost| < 1e15 USD, which only an older
+# version could have stored) shows its cost as unknown (NULL) rather than making every reader fail; within the
+# bound a row is < 1e25 units and sums stay far inside HUGEINT. The reconciling product units × billed is
+# exact whenever it fits HUGEINT (< 1.7e38, e.g. any row up to $1e9 against a day's bill up to $1e9); beyond
+# that the share is computed in DOUBLE, and the rounding remainder still goes to the largest row, so the
+# group's sum stays exactly the billed total.
+GUARDED_COST = "(CASE WHEN abs(cost_usd) < CAST('1000000000000000' AS DECIMAL(38, 10)) THEN cost_usd END)"
+PRODUCT_FITS = ("abs(billed.b) <= CAST('170141183460469231731687303715884105727' AS HUGEINT) "
+                "// greatest(abs(r.units_), CAST(1 AS HUGEINT))")
 
 
 def spend_sql(rules: Iterable[Any], records: str = "records") -> str:
@@ -38,8 +47,8 @@ def spend_sql(rules: Iterable[Any], records: str = "records") -> str:
     toks = ", ".join(TOKENS)
     return f"""
 WITH r AS (
-    SELECT *, CAST(timezone('UTC', ts) AS DATE) AS day_, coalesce(project_id, '') AS pk_,
-           CAST(cost_usd * {UNIT} AS HUGEINT) AS units_
+    SELECT * REPLACE ({GUARDED_COST} AS cost_usd), CAST(timezone('UTC', ts) AS DATE) AS day_,
+           coalesce(project_id, '') AS pk_, CAST({GUARDED_COST} * {UNIT} AS HUGEINT) AS units_
     FROM {records}
 ),
 billed AS (
@@ -53,7 +62,9 @@ est AS (
 ),
 scaled AS (
     SELECT r.*, billed.b, est.e,
-           CASE WHEN r.units_ IS NULL THEN NULL ELSE (r.units_ * billed.b) // est.e END AS share_,
+           CASE WHEN r.units_ IS NULL THEN NULL WHEN {PRODUCT_FITS} THEN (r.units_ * billed.b) // est.e
+                ELSE CAST(floor(CAST(r.units_ AS DOUBLE) * CAST(billed.b AS DOUBLE) / CAST(est.e AS DOUBLE)) AS HUGEINT)
+           END AS share_,
            row_number() OVER (PARTITION BY r.provider, r.pk_, r.day_
                               ORDER BY r.units_ DESC NULLS LAST, r.ts, r.source, r.api_key_id, r.model,
                                        r.user_id, r.service_tier, r.line_item) AS rank_

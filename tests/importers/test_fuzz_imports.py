@@ -1,0 +1,270 @@
+"""Issue 12, acceptance 3: every import format survives random mutations of a valid file.
+
+A seeded generator (reproducible: a failure names its format and case number; no extra dependency) takes a
+valid export of each format and container and mutates it the way real files go wrong: bad numbers, dates
+outside the supported range or no date at all, huge values, ragged rows, renamed or duplicated headers,
+truncation, bytes that are not UTF-8, Latin-1 text, a BOM, CRLF, blank lines, a corrupted Parquet footer.
+Each case runs the import in-process through the library function the CLI calls, on one store per format,
+and holds the CLI's contract:
+
+  * the outcome is a SpendwatchError (the CLI's exit 1) or success (exit 0); any other exception is the
+    CLI's exit 70 and fails the test;
+  * after a failure the store is exactly as before (records and the import ledger);
+  * after a success the store holds exactly the file: the rows the importer reports, under the case's
+    source, with the total it reports; the rows already there are untouched; every row respects the bounds
+    of spendwatch/limits.py; every view (`spend`, `daily_spend`, `chargeback`) computes; and importing the
+    same file again changes nothing (checked on every tenth success, to keep the suite fast).
+
+Then the case's rows are deleted, so the next case starts from the same store.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import random
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import pytest
+
+from spendwatch.errors import SpendwatchError
+from spendwatch.store import Store
+
+from .test_cloud_exports import AZ_COLUMNS, CUR_COLUMNS, FOCUS_COLUMNS, azure, cur, focus
+from .test_gcp_billing import export as gcp_export
+from .test_gcp_billing import flatten as gcp_flatten
+from .test_vendor_csv import ANTHROPIC_COLUMNS, anthropic_rows, openai_rows
+
+# 1,000 cases per format is `make fuzz` (about 0.25 s a case here: ~45 min of one core for all eleven);
+# `make test` runs the first 60 of the same seeded sequence per format so the suite stays in its budget.
+CASES = int(os.environ.get("SPENDWATCH_FUZZ_CASES", "60"))
+SOURCE = "fuzz"
+
+
+# ------------------------------------------------------------------------------------------ valid files
+def canonical_rows() -> list[dict[str, Any]]:
+    return [{"ts": f"2026-03-0{d}T{h:02d}:00:00Z", "provider": p, "model": m, "project_id": "proj_a",
+             "input_tokens": 1000 * d + h, "output_tokens": 10 * h, "cost_usd": f"{d}.{h:02d}5",
+             "cost_basis": basis, "record_type": "usage", "tags": '{"team": "x"}'}
+            for d in (1, 2) for h, p, m, basis in ((1, "openai", "gpt-4.1", "estimated"), (5, "anthropic", "claude", "billed"))]
+
+
+def litellm_rows() -> list[dict[str, Any]]:
+    return [{"request_id": f"req-{i}", "startTime": f"2026-03-01T0{i}:00:00Z", "endTime": f"2026-03-01T0{i}:00:05Z",
+             "spend": f"0.00{i}5", "prompt_tokens": 100 * i, "completion_tokens": 7 * i, "model": "gpt-4.1",
+             "api_key": "hash", "user": "u1", "team_id": "t1", "custom_llm_provider": "openai",
+             "call_type": "acompletion", "end_user": "c1"} for i in range(1, 5)]
+
+
+def _csv_text(rows: list[dict[str, Any]], columns: Optional[list[str]] = None) -> str:
+    columns = columns or list(rows[0])
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: "" if r.get(k) is None else r.get(k) for k in columns})
+    return buf.getvalue()
+
+
+# (format, container) -> the valid rows and their column order
+SOURCES: dict[tuple[str, str], Callable[[], tuple[list[dict[str, Any]], Optional[list[str]]]]] = {
+    ("canonical", "csv"): lambda: (canonical_rows(), None),
+    ("canonical", "parquet"): lambda: (canonical_rows(), None),
+    ("litellm", "csv"): lambda: (litellm_rows(), None),
+    ("litellm", "jsonl"): lambda: (litellm_rows(), None),
+    ("openai-costs-csv", "csv"): lambda: (openai_rows(days=(0, 1)), None),
+    ("anthropic-costs-csv", "csv"): lambda: (anthropic_rows(), ANTHROPIC_COLUMNS),
+    ("gcp-billing", "jsonl"): lambda: (gcp_export(), None),
+    ("gcp-billing", "csv"): lambda: (gcp_flatten(gcp_export()), None),
+    ("aws-cur", "csv"): lambda: (cur(), CUR_COLUMNS),
+    ("focus", "csv"): lambda: (focus(), FOCUS_COLUMNS),
+    ("azure-costs", "csv"): lambda: (azure(), AZ_COLUMNS),
+}
+
+# --------------------------------------------------------------------------------------------- mutations
+NUMBERS = ["abc", "", " ", "1e18", "-1e18", "1e15", "-999999999999999.99", "999999999999999.9999999999", "NaN",
+           "inf", "-inf", "1,5", "9" * 40, "0x10", "1e-400", "  3  ", "-0", "+7", "1.2.3", "1e308", "-1", "0.000000000001",
+           "12345678901234567890123456789", "9223372036854775807", "9223372036854775808", "-9223372036854775808"]
+DATES = ["infinity", "-infinity", "0001-01-01", "9999-12-31", "2026-02-30", "1999-12-31T23:59:59Z", "2100-01-01",
+         "2099-12-31T23:00:00Z", "13/45/2026", "99999999999", "-1", "0", "2026-03-01T25:00:00Z", "now", "epoch",
+         "2026-03-01 10:00:00+14:00", "2026-03-01T10:00:00-12:00", "11/01/2026", "1772323200", "1e30"]
+TEXT = ["=1+1", '"', "é☃", "a\nb", "'", "\\", "NULL", "null", "[1,2]", "{}", '{"a": 1}', "x" * 5000, "\t-1",
+        "@SUM(A1)", "DROP TABLE records", "a,b", ";", "\x00"]
+VALUES = NUMBERS + DATES + TEXT
+
+
+def mutate_rows(rng: random.Random, rows: list[dict[str, Any]], columns: list[str]) -> tuple[list[dict[str, Any]], list[str]]:
+    rows = [dict(r) for r in rows]
+    columns = list(columns)
+    for _ in range(rng.choice([1, 1, 1, 2, 3])):
+        op = rng.random()
+        if op < 0.6 and rows:
+            r = rng.choice(rows)
+            r[rng.choice(columns)] = rng.choice(VALUES)
+        elif op < 0.7 and rows:
+            col = rng.choice(columns)
+            value = rng.choice(VALUES)
+            for r in rows:
+                r[col] = value
+        elif op < 0.75:
+            rows.append(dict(rng.choice(rows)) if rows else {})
+        elif op < 0.8 and rows:
+            rows.pop(rng.randrange(len(rows)))
+        elif op < 0.85:
+            i = rng.randrange(len(columns))
+            columns[i] = rng.choice(["", "ts", "team", columns[i].upper(), columns[i] + " ", "é", columns[(i + 1) % len(columns)]])
+        elif op < 0.9:
+            columns.pop(rng.randrange(len(columns)))
+        elif op < 0.95:
+            columns.append(rng.choice(["extra", "team", "tags", "cost_usd", "spend"]))
+        else:
+            r = rng.choice(rows) if rows else {}
+            r[rng.choice(columns)] = None
+    return rows, columns
+
+
+def mutate_text(rng: random.Random, text: str) -> bytes:
+    """Line- and byte-level damage to a CSV or JSONL file."""
+    lines = text.splitlines(keepends=True)
+    op = rng.random()
+    if op < 0.15 and len(lines) > 1:  # ragged row
+        i = rng.randrange(1, len(lines))
+        body = lines[i].rstrip("\n")
+        lines[i] = (body + "," + ",".join(rng.choice(VALUES[:5]) for _ in range(rng.randint(1, 3))) if rng.random() < 0.5
+                    else body.rsplit(",", rng.randint(1, 2))[0]) + "\n"
+    elif op < 0.25:  # truncation
+        data = "".join(lines)
+        return data[:rng.randrange(len(data) + 1)].encode()
+    elif op < 0.35:
+        lines.insert(rng.randrange(len(lines) + 1), rng.choice(["\n", "\r\n", " \n", ",,,\n", "{}\n", "[]\n", "{\n"]))
+    elif op < 0.45:
+        data = "".join(lines).encode()
+        at = rng.randrange(len(data) + 1)
+        return data[:at] + rng.choice([b"\xff", b"\xfe\xff", b"\xc3", b"\x00", b"\xe9"]) + data[at:]
+    elif op < 0.5:
+        return ("".join(lines).replace("é", "") + "é,é\n").encode("latin-1", "replace")
+    elif op < 0.55:
+        return "\ufeff".encode() + "".join(lines).encode()
+    elif op < 0.6:
+        return "".join(lines).replace("\n", "\r\n").encode()
+    elif op < 0.65:
+        return b""
+    elif op < 0.7:
+        lines = lines[:1]  # header only
+    return "".join(lines).encode("utf-8", "surrogatepass")
+
+
+def render(rng: random.Random, container: str, rows: list[dict[str, Any]], columns: list[str]) -> bytes:
+    if container == "csv":
+        text = _csv_text(rows, columns) if columns else ""
+        return mutate_text(rng, text) if rng.random() < 0.35 else text.encode("utf-8", "surrogatepass")
+    if container == "jsonl":
+        text = "".join(json.dumps({k: r.get(k) for k in columns if k in r} if rng.random() < 0.9 else r, default=str) + "\n"
+                       for r in rows)
+        return mutate_text(rng, text) if rng.random() < 0.35 else text.encode("utf-8", "surrogatepass")
+    return parquet_bytes(rng, rows, columns)
+
+
+def parquet_bytes(rng: random.Random, rows: list[dict[str, Any]], columns: list[str]) -> bytes:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    cols = list(dict.fromkeys(c for c in columns if c))
+    data = {c: [r.get(c) for r in rows] for c in cols}
+    arrays = {}
+    for c, values in data.items():
+        try:
+            arrays[c] = pa.array(values)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+            arrays[c] = pa.array([None if v is None else str(v) for v in values])
+    buf = io.BytesIO()
+    pq.write_table(pa.table(arrays) if arrays else pa.table({"x": pa.array([], pa.int64())}), buf)
+    out = buf.getvalue()
+    if rng.random() < 0.2:  # damaged bytes: footer, magic, truncation
+        at = rng.randrange(len(out))
+        out = out[:at] + bytes([out[at] ^ 0xFF]) + out[at + 1:] if rng.random() < 0.5 else out[:at]
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ checks
+def state(conn: Any) -> tuple[Any, ...]:
+    """Everything an import may change: the records (without lineage ids) and the ledger."""
+    return (conn.execute("SELECT count(*), sum(hash(CAST(COLUMNS(* EXCLUDE (import_id)) AS VARCHAR))) FROM records").fetchall(),
+            conn.execute("SELECT count(*), sum(hash(path, sha256, source, rows, error)) FROM imported_files").fetchone())
+
+
+def fuzz_rows(conn: Any) -> list[tuple[Any, ...]]:
+    return conn.execute("SELECT * EXCLUDE (import_id) FROM records WHERE source = ? ORDER BY ALL", [SOURCE]).fetchall()
+
+
+def run_case(store: Any, importer: Any, path: Path, base: tuple[Any, ...], case: str) -> str:
+    conn = store.conn
+    try:
+        results = importer.import_file(store, str(path), source=SOURCE)
+    except SpendwatchError as exc:
+        assert "\n" not in str(exc).strip(), (case, str(exc))
+        assert state(conn) == base, (case, "a failed import changed the store", str(exc))
+        return "refused"
+    except Exception as exc:  # the CLI's exit 70
+        raise AssertionError(f"{case}: internal error {type(exc).__name__}: {exc}") from exc
+    results = results if isinstance(results, list) else [results]
+    n, total = conn.execute("SELECT count(*), coalesce(sum(cost_usd), 0) FROM records WHERE source = ?",
+                            [SOURCE]).fetchone()
+    assert n == sum(r.rows for r in results), case
+    assert total == sum((Decimal(r.cost_usd) for r in results), Decimal(0)), case
+    assert conn.execute("SELECT count(*) FROM records WHERE source <> ?", [SOURCE]).fetchone()[0] == base[0][0][0], case
+    bad = conn.execute("""SELECT count(*) FROM records WHERE source = ? AND NOT (
+            (cost_usd IS NULL OR abs(cost_usd) < 1000000000000000)
+            AND ts >= TIMESTAMPTZ '2000-01-01 00:00:00+00' AND ts < TIMESTAMPTZ '2100-01-01 00:00:00+00'
+            AND coalesce(greatest(input_tokens, cached_input_tokens, cache_write_tokens, output_tokens,
+                                  reasoning_tokens, requests), 0) < 1000000000000000)""", [SOURCE]).fetchone()[0]
+    assert bad == 0, (case, "rows beyond the bounds were stored")
+    for view in ("spend", "daily_spend", "chargeback"):
+        conn.execute(f"SELECT count(*), sum(cost_usd), sum(input_tokens), sum(output_tokens) FROM {view}").fetchall()
+    return "imported"
+
+
+@pytest.mark.parametrize("fmt,container", sorted(SOURCES), ids=[f"{f}-{c}" for f, c in sorted(SOURCES)])
+def test_mutated_files_never_break_the_store(tmp_path: Path, fmt: str, container: str) -> None:
+    from collector import FORMATS
+
+    rows, columns = SOURCES[(fmt, container)]()
+    columns = columns or list(dict.fromkeys(k for r in rows for k in r))
+    importer = FORMATS.get(fmt)()
+    seed = sum(map(ord, f"{fmt}/{container}"))
+    outcomes = {"refused": 0, "imported": 0}
+    with Store.open(str(tmp_path / "s.duckdb")) as store:
+        base_file = tmp_path / "base.csv"
+        base_file.write_text(_csv_text(canonical_rows()))
+        FORMATS.get("canonical")().import_file(store, str(base_file), source="base")
+        base = state(store.conn)
+        for i in range(CASES):
+            rng = random.Random(seed * 100_003 + i)
+            case = f"{fmt}/{container} case {i}"
+            mutated, cols = mutate_rows(rng, rows, columns) if rng.random() < 0.8 else (rows, columns)
+            name = rng.choice(["f", "f", "f", "a*[1]", "x?"]) + "." + container + (".gz" if container != "parquet" and rng.random() < 0.05 else "")
+            path = tmp_path / name
+            data = render(rng, container, mutated, cols)
+            if name.endswith(".gz"):
+                import gzip
+
+                data = gzip.compress(data)
+            path.write_bytes(data)
+            outcome = run_case(store, importer, path, base, case)
+            outcomes[outcome] += 1
+            if outcome == "imported":
+                if outcomes["imported"] % 10 == 1:  # idempotent: the same file again changes nothing
+                    before = fuzz_rows(store.conn)
+                    importer.import_file(store, str(path), source=SOURCE)
+                    assert fuzz_rows(store.conn) == before, (case, "a re-import changed the store")
+                with store.transaction() as conn:
+                    conn.execute("DELETE FROM records WHERE source = ?", [SOURCE])
+                    conn.execute("DELETE FROM imported_files WHERE source = ?", [SOURCE])
+                assert state(store.conn) == base, case
+            path.unlink()
+    # the generator must exercise both outcomes, or the test proves nothing
+    assert outcomes["refused"] > CASES // 10 and outcomes["imported"] > CASES // 20, outcomes
