@@ -20,17 +20,17 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from spendwatch.attribution import rules_of  # noqa: E402
 from spendwatch.app import parse_config  # noqa: E402
+from spendwatch.attribution import rules_of  # noqa: E402
 from spendwatch.store import Store  # noqa: E402
 from spendwatch.views import team_sql  # noqa: E402
 
-UTC = timezone.utc
+UTC = UTC
 START = datetime(2026, 1, 1, tzinfo=UTC)
 CONFIG = """
 [store]

@@ -41,7 +41,7 @@ def main() -> None:
             "spendwatch sql 'select 1'": spendwatch + ["--store", "s.duckdb", "sql", "select 1"],
         }
         samples: dict[str, list[float]] = {k: [] for k in cases}
-        for name, cmd in cases.items():  # warm the page cache once
+        for cmd in cases.values():  # warm the page cache once
             timed(cmd, d)
         for _ in range(RUNS):
             for name, cmd in cases.items():  # alternate so drift hits all alike

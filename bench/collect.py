@@ -98,8 +98,8 @@ def main() -> int:
 
 def fetch_without_store(cfg_path: Path, start: datetime, end: datetime) -> float:
     """The collectors' share: plan + fetch every day chunk as `collect --since` does, but keep nothing."""
-    from spendwatch.collect import build_collector
     from spendwatch.app import load_config
+    from spendwatch.collect import build_collector
     from spendwatch.store import Window
 
     cfg = load_config(str(cfg_path))

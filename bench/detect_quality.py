@@ -22,7 +22,7 @@ import statistics
 import sys
 import tempfile
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,7 @@ from spendwatch.app import parse_config  # noqa: E402
 from spendwatch.detect import backtest  # noqa: E402
 from spendwatch.store import Store, Window  # noqa: E402
 
-UTC = timezone.utc
+UTC = UTC
 D0 = date(2026, 3, 2)  # a Monday
 DAYS = 200
 EVAL_FROM = 70         # replay from this day (the detectors need history first)

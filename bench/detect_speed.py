@@ -17,7 +17,7 @@ import resource
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from spendwatch.app import parse_config  # noqa: E402
 from spendwatch.store import Store  # noqa: E402
 
-UTC = timezone.utc
+UTC = UTC
 START = datetime(2025, 10, 1, tzinfo=UTC)
 
 

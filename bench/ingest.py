@@ -26,7 +26,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Optional
 
 WARM = True
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -126,7 +125,7 @@ def warm(path: str) -> None:
             pass
 
 
-def run_child(code: str, workdir: str, tag: str, csv: Optional[str] = None) -> dict:
+def run_child(code: str, workdir: str, tag: str, csv: str | None = None) -> dict:
     """Run one contender in a fresh process; return its timing, rows and its own peak RSS."""
     if csv and WARM:
         warm(csv)

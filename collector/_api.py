@@ -6,9 +6,10 @@ Not a registered plugin (leading underscore): `openai`, `anthropic`, `openrouter
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Iterable, Mapping, Optional
+from typing import Any
 
 from spendwatch.contracts import CollectorBase
 from spendwatch.errors import FatalSourceError
@@ -51,7 +52,7 @@ class ApiCollector(CollectorBase):
         self.options: Any = source.options
         self.pricer = Pricer()
         self._client: Any = None
-        self._now: Optional[datetime] = None
+        self._now: datetime | None = None
 
     def use_prices(self, prices: Iterable[Any]) -> None:
         """Negotiated rates from the config's [[prices]] (see spendwatch.pricing)."""
@@ -94,7 +95,7 @@ class ApiCollector(CollectorBase):
     def fetch_rows(self, kind: str, window: Window) -> Iterable[dict[str, Any]]:
         raise NotImplementedError
 
-    def plan(self, kind: str, window: Window, now: datetime) -> Optional[Window]:
+    def plan(self, kind: str, window: Window, now: datetime) -> Window | None:
         """Start on a UTC day boundary so every bucket (hourly or daily) has the same key on every re-pull."""
         self._now = now
         start = day_start(window.start)
@@ -107,7 +108,7 @@ class ApiCollector(CollectorBase):
             self._client = None
 
 
-def bucket_width_for(options: Any, window: Window, now: Optional[datetime]) -> str:
+def bucket_width_for(options: Any, window: Window, now: datetime | None) -> str:
     """Hourly for the recent window, `backfill_bucket_width` for chunks older than `hourly_within`."""
     if now is not None and window.end <= now - options.hourly_within and _aligned(window, DAY):
         return options.backfill_bucket_width
@@ -139,16 +140,16 @@ def rfc3339(dt: datetime) -> str:
     return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def int_or_none(value: Any) -> Optional[int]:
+def int_or_none(value: Any) -> int | None:
     """Token counts: absent stays None (unknown), never coerced to 0."""
     return None if value is None else int(value)
 
 
-def add(*values: Optional[int]) -> Optional[int]:
+def add(*values: int | None) -> int | None:
     known = [v for v in values if v is not None]
     return sum(known) if known else None
 
 
-def clean_tags(tags: Mapping[str, Any]) -> Optional[dict[str, Any]]:
+def clean_tags(tags: Mapping[str, Any]) -> dict[str, Any] | None:
     out = {k: v for k, v in tags.items() if v is not None and v != ""}
     return out or None

@@ -20,11 +20,12 @@ from __future__ import annotations
 import os
 import re
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any
 
 from spendwatch.attribution import refresh_window
 from spendwatch.errors import InputFileError
@@ -157,7 +158,7 @@ class _Hasher(threading.Thread):
     def __init__(self, path: str) -> None:
         super().__init__(daemon=True)
         self.path = path
-        self.digest: Optional[str] = None
+        self.digest: str | None = None
 
     def run(self) -> None:
         try:
@@ -180,15 +181,15 @@ class Columns:
         self.names = list(names)
         self._flat = {n.lower(): n for n in names}
         self._struct: dict[str, tuple[str, dict[str, str]]] = {}
-        self._types = {n.lower(): str(t) for n, t in zip(names, types)}
-        for n, t in zip(names, types):
+        self._types = {n.lower(): str(t) for n, t in zip(names, types, strict=False)}
+        for n, t in zip(names, types, strict=False):
             if getattr(t, "id", "") == "struct":
                 self._struct[n.lower()] = (n, {c[0].lower(): c[0] for c in t.children})
 
     def type_of(self, name: str) -> str:
         return self._types.get(name.lower(), "")
 
-    def ref(self, *candidates: str) -> Optional[str]:
+    def ref(self, *candidates: str) -> str | None:
         """SQL for the first candidate present ('a.b' also finds a STRUCT a with field b, or a_b)."""
         for cand in candidates:
             low = cand.lower()
@@ -263,7 +264,7 @@ def reader_error(path: str, exc: BaseException) -> InputFileError:
     return InputFileError(f"{path}: cannot read as {kind} ({first})")
 
 
-def ragged_line(path: str) -> Optional[InputFileError]:
+def ragged_line(path: str) -> InputFileError | None:
     """The first CSV line whose field count differs from the header's, as `FILE:LINE: malformed CSV line`.
 
     Only called on an error path: DuckDB's sniffer skips leading lines of a ragged file and takes a data
@@ -290,7 +291,7 @@ def ragged_line(path: str) -> Optional[InputFileError]:
     return None
 
 
-def jsonl_bad_line(path: str) -> Optional[int]:
+def jsonl_bad_line(path: str) -> int | None:
     """The number of the first non-blank line that is not a JSON object (error path only)."""
     import json
 
@@ -373,7 +374,7 @@ def run_import(store: Any, path: str, *, fmt: str, kind: str, source: str,
                        f"FROM {part.from_.replace('{src}', reader)} WHERE {part.where}")
     insert = (f"INSERT INTO records ({', '.join(RECORD_COLUMNS)}, import_id) " + " UNION ALL ".join(selects))
     saved = _tune(conn)
-    failure: Optional[BaseException] = None
+    failure: BaseException | None = None
     spans: list[ImportSpan] = []
     try:
         with store.transaction():
@@ -509,7 +510,7 @@ def bounds_violation_sql() -> str:
     return " OR ".join(f"NOT {ok(c)}" for c, ok, _rule in BOUNDED)
 
 
-def _bounds_pass(conn: Any, path: str, reader: str, plan: Plan) -> Optional[InputFileError]:
+def _bounds_pass(conn: Any, path: str, reader: str, plan: Plan) -> InputFileError | None:
     """The first line whose computed record values (e.g. tokens = quantity × unit) break a bound or cannot be
     computed at all, when no per-column check of the format caught it."""
     for part in plan.parts:
@@ -569,7 +570,7 @@ def count_ok(expr: str) -> str:
     return f"({v} IS NULL OR coalesce({b} >= 0 AND {tokens_ok_sql(b)}, FALSE))"
 
 
-def refine(why: str, value: Optional[str], conn: Any) -> str:
+def refine(why: str, value: str | None, conn: Any) -> str:
     """The reason for a failed check: a well-formed value that only broke a bound says which bound."""
     if value is None:
         return why
@@ -609,7 +610,7 @@ def unit_multiplier(unit_expr: str) -> str:
             f"WHEN {u} SIMILAR TO '.*([0-9]\\s*k\\b|[0-9]k$|thousand).*' THEN 1000 ELSE 1 END) ELSE NULL END)")
 
 
-def guess_format(cols: Columns) -> Optional[str]:
+def guess_format(cols: Columns) -> str | None:
     """Which export format these columns look like (the header's signature columns), or None."""
     names = cols.normalised()
     for fmt, need in SIGNATURES:

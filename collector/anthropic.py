@@ -19,10 +19,11 @@ the day's billed token total of the same workspace, so enable priority only know
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any, Iterator, Literal
+from typing import Any, Literal
 
 from collector import COLLECTORS
 from collector._api import (

@@ -17,7 +17,7 @@ usage_date_utc; older anthropic-costs-csv rows of that source and workspace on t
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from . import FORMATS, ImportResult
 from ._files import Check, Columns, Part, Plan, money, money_ok, require, run_import
@@ -50,6 +50,6 @@ def plan(cols: Columns, path: str) -> Plan:
 class AnthropicCostsCsvFormat:
     """Claude Console cost export → billed daily lines per model, workspace, key and token type."""
 
-    def import_file(self, store: Any, path: str, *, source: Optional[str] = None) -> list[ImportResult]:
+    def import_file(self, store: Any, path: str, *, source: str | None = None) -> list[ImportResult]:
         return run_import(store, path, fmt="anthropic-costs-csv", kind=KIND,
                           source=source or "anthropic-costs-csv", build=lambda cols: plan(cols, path))

@@ -4,7 +4,7 @@ the user sees which one was chosen. A header that matches none is a one-line err
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from spendwatch.errors import InputFileError
 
@@ -28,6 +28,6 @@ def detect(store: Any, path: str) -> str:
 class AutoFormat:
     """Picks the format from the file's header, then imports with it."""
 
-    def import_file(self, store: Any, path: str, *, source: Optional[str] = None) -> list[ImportResult]:
+    def import_file(self, store: Any, path: str, *, source: str | None = None) -> list[ImportResult]:
         fmt = detect(store, path)
         return FORMATS.get(fmt)().import_file(store, path, source=source)

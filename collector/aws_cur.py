@@ -22,7 +22,7 @@ delivery restates the billing period, so a re-delivered or overlapping file repl
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from . import FORMATS, ImportResult
 from ._files import (
@@ -98,6 +98,6 @@ def plan(cols: Columns, path: str) -> Plan:
 class AwsCurFormat:
     """Bedrock lines of a CUR 2.0 export → billed cost lines, discounts and credits."""
 
-    def import_file(self, store: Any, path: str, *, source: Optional[str] = None) -> list[ImportResult]:
+    def import_file(self, store: Any, path: str, *, source: str | None = None) -> list[ImportResult]:
         return run_import(store, path, fmt="aws-cur", kind=KIND, source=source or "aws-cur",
                           build=lambda cols: plan(cols, path))

@@ -22,7 +22,7 @@ older azure-costs rows of that source and account on those days are replaced.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from . import FORMATS, ImportResult
 from ._files import Check, Columns, Part, Plan, money, money_ok, require, run_import, unit_multiplier
@@ -90,6 +90,6 @@ def plan(cols: Columns, path: str) -> Plan:
 class AzureCostsFormat:
     """Azure OpenAI / AI Foundry rows of a cost-details export → billed daily cost lines."""
 
-    def import_file(self, store: Any, path: str, *, source: Optional[str] = None) -> list[ImportResult]:
+    def import_file(self, store: Any, path: str, *, source: str | None = None) -> list[ImportResult]:
         return run_import(store, path, fmt="azure-costs", kind=KIND, source=source or "azure-costs",
                           build=lambda cols: plan(cols, path))

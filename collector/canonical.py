@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
-from typing import Optional
 
 from spendwatch.attribution import refresh_window
 from spendwatch.errors import InputFileError
@@ -36,7 +35,7 @@ KIND = "canonical"
 
 @FORMATS.register("canonical")
 class CanonicalFormat:
-    def import_file(self, store: Store, path: str, *, source: Optional[str] = None) -> list[ImportResult]:
+    def import_file(self, store: Store, path: str, *, source: str | None = None) -> list[ImportResult]:
         check_readable(path)
         conn = store.conn
         conn.execute("DROP TABLE IF EXISTS _canon")
@@ -49,7 +48,7 @@ class CanonicalFormat:
         finally:
             conn.execute("DROP TABLE IF EXISTS _canon")
 
-    def _load(self, store: Store, path: str, source: Optional[str]) -> list[ImportResult]:
+    def _load(self, store: Store, path: str, source: str | None) -> list[ImportResult]:
         conn = store.conn
         cols = [r[0] for r in conn.execute("SELECT column_name FROM (DESCRIBE _canon)").fetchall()][1:]
         unknown = [c for c in cols if c not in ALLOWED]

@@ -22,7 +22,7 @@ focus rows of that source and account inside it are replaced.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from . import FORMATS, ImportResult
 from ._files import (
@@ -101,6 +101,6 @@ def plan(cols: Columns, path: str) -> Plan:
 class FocusFormat:
     """Generative-AI rows of a FOCUS 1.x file → billed cost lines and credits."""
 
-    def import_file(self, store: Any, path: str, *, source: Optional[str] = None) -> list[ImportResult]:
+    def import_file(self, store: Any, path: str, *, source: str | None = None) -> list[ImportResult]:
         return run_import(store, path, fmt="focus", kind=KIND, source=source or "focus",
                           build=lambda cols: plan(cols, path))

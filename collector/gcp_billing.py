@@ -25,7 +25,7 @@ gcp-billing rows of that source and account inside it are replaced (re-issued ex
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from . import FORMATS, ImportResult
 from ._files import (
@@ -128,6 +128,6 @@ def plan(cols: Columns, path: str) -> Plan:
 class GcpBillingFormat:
     """Gemini API and Vertex AI lines of a Cloud Billing export → billed cost lines and credits."""
 
-    def import_file(self, store: Any, path: str, *, source: Optional[str] = None) -> list[ImportResult]:
+    def import_file(self, store: Any, path: str, *, source: str | None = None) -> list[ImportResult]:
         return run_import(store, path, fmt="gcp-billing", kind=KIND, source=source or "gcp-billing",
                           build=lambda cols: plan(cols, path))

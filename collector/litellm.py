@@ -18,10 +18,11 @@ Cache tokens come from `metadata.additional_usage_values` when the proxy records
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Iterator
+from typing import Any
 
 from collector import COLLECTORS
 from collector._api import HOUR, ApiCollector, HttpOptions, int_or_none

@@ -18,7 +18,7 @@ Re-importing changes nothing; an export overlapping an earlier one by days repla
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from . import FORMATS, ImportResult
 from ._files import (
@@ -79,6 +79,6 @@ def plan(cols: Columns, path: str) -> Plan:
 class LiteLLMLogsFormat:
     """LiteLLM SpendLogs rows → request-level billed usage."""
 
-    def import_file(self, store: Any, path: str, *, source: Optional[str] = None) -> list[ImportResult]:
+    def import_file(self, store: Any, path: str, *, source: str | None = None) -> list[ImportResult]:
         return run_import(store, path, fmt="litellm", kind=KIND, source=source or "litellm",
                           build=lambda cols: plan(cols, path))

@@ -17,10 +17,11 @@ when `quantity_unit` says tokens or, on older data without it, when the charge i
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any, Iterator, Literal
+from typing import Any, Literal
 
 from collector import COLLECTORS
 from collector._api import (

@@ -17,7 +17,7 @@ are replaced (a dashboard export may be filtered to some projects; the others st
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from . import FORMATS, ImportResult
 from ._files import Check, Columns, Part, Plan, money, money_ok, require, run_import
@@ -58,6 +58,6 @@ def plan(cols: Columns, path: str) -> Plan:
 class OpenAICostsCsvFormat:
     """OpenAI dashboard cost export → billed daily line items."""
 
-    def import_file(self, store: Any, path: str, *, source: Optional[str] = None) -> list[ImportResult]:
+    def import_file(self, store: Any, path: str, *, source: str | None = None) -> list[ImportResult]:
         return run_import(store, path, fmt="openai-costs-csv", kind=KIND, source=source or "openai-costs-csv",
                           build=lambda cols: plan(cols, path))

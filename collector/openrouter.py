@@ -17,10 +17,11 @@ A backfill older than 30 days cannot be served: the collector says so in `notes`
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, Iterator, Optional
+from typing import Any
 
 from collector import COLLECTORS
 from collector._api import DAY, ApiCollector, HttpOptions, clean_tags, int_or_none
@@ -43,7 +44,7 @@ class OpenRouterCollector(ApiCollector):
         base_url: str = "https://openrouter.ai/api/v1"
         group_by_workspace: bool = False   # adds workspace_id (and project_id) to every row
 
-    def plan(self, kind: str, window: Window, now: datetime) -> Optional[Window]:
+    def plan(self, kind: str, window: Window, now: datetime) -> Window | None:
         """Only completed UTC days within the last 30 are served."""
         self._now = now
         today = day_start(now)

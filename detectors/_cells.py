@@ -12,9 +12,10 @@ Money stays Decimal (drivers are money); float copies serve only ranking and ove
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Sequence
+from typing import Any
 
 from ._data import str_lit
 from ._text import mask_key

@@ -73,4 +73,4 @@ def keyed(rel: str, levels: list[str], cols: str, aggs: str, only: str = "") -> 
 
 
 def unkey(levels: list[str], lv: int, k: list[Any]) -> dict[str, Any]:
-    return dict(zip(level_dims(levels[lv]), k))
+    return dict(zip(level_dims(levels[lv]), k, strict=False))

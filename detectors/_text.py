@@ -7,9 +7,10 @@ text (first 3 and last 4 characters), because people paste alerts into tickets.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, Mapping, Optional
+from typing import Any
 
 from spendwatch.findings import dollars
 
@@ -19,7 +20,7 @@ PROVIDER_NAMES = {"openai": "OpenAI", "anthropic": "Anthropic", "openrouter": "O
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
-def money(d: Optional[Decimal]) -> str:
+def money(d: Decimal | None) -> str:
     """$1,240 for sums from $100 up (messages read better without cents), else as `dollars`."""
     return dollars(d, whole_from=Decimal(100))
 
@@ -35,7 +36,7 @@ def pct(share: Decimal) -> str:
     return f"{(Decimal(share) * 100).quantize(Decimal('1'), rounding=ROUND_HALF_UP)}%"
 
 
-def mask_key(key: Optional[str]) -> str:
+def mask_key(key: str | None) -> str:
     """'sk-proj-abcdefgh1234' -> 'sk-…1234'; short ids are shown as they are (nothing to hide)."""
     if not key:
         return "(none)"
@@ -44,7 +45,7 @@ def mask_key(key: Optional[str]) -> str:
     return f"{key[:3]}…{key[-4:]}"
 
 
-def provider_name(p: Optional[str]) -> str:
+def provider_name(p: str | None) -> str:
     return PROVIDER_NAMES.get(p or "", p or "")
 
 

@@ -24,7 +24,7 @@ import calendar
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any, Optional
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from spendwatch.contracts import DetectorBase
@@ -77,10 +77,10 @@ class Budget(DetectorBase):
         max_lag_days: int = 3          # how far back a lagging provider may leave the data horizon
         warning_share: Decimal = Decimal("0.8")  # thresholds at or above this are warnings, ≥ 1 critical
 
-    def horizon(self, o: "Budget.Options") -> timedelta:
+    def horizon(self, o: Budget.Options) -> timedelta:
         return timedelta(days=32 + 7 * o.forecast_weeks + o.max_lag_days + 2)
 
-    def fire_times(self, history: History, config: Any, options: "Budget.Options", times: list[datetime]) -> list[datetime]:
+    def fire_times(self, history: History, config: Any, options: Budget.Options, times: list[datetime]) -> list[datetime]:
         """For backtests: the steps where a budget's count of crossed thresholds changes (spend to date at
         every step, from one cumulative sum per period and an as-of join), plus the first step of each
         day for forecasts (their inputs are complete days)."""
@@ -93,7 +93,7 @@ class Budget(DetectorBase):
         conn = history.conn
         for b in config.budgets:
             starts = [period_bounds(t, b.period, tz)[0] for t in times]
-            values = ", ".join(f"({ts_lit(t)}, {ts_lit(s)})" for t, s in zip(times, starts))
+            values = ", ".join(f"({ts_lit(t)}, {ts_lit(s)})" for t, s in zip(times, starts, strict=False))
             unit = {"day": "day", "week": "week", "month": "month"}[b.period]
             rows = conn.execute(
                 f"""WITH r AS (
@@ -115,7 +115,7 @@ class Budget(DetectorBase):
                 prev = (ps, n)
         return sorted(chosen)
 
-    def run(self, history: History, config: Any, options: "Budget.Options", now: datetime) -> list[Finding]:
+    def run(self, history: History, config: Any, options: Budget.Options, now: datetime) -> list[Finding]:
         out: list[Finding] = []
         tz = config.daemon.timezone
         for b in config.budgets:
@@ -151,7 +151,7 @@ class Budget(DetectorBase):
         return out
 
     def _forecast(self, history: History, b: Any, cond: str, start: datetime, end: datetime, now: datetime,
-                  o: "Budget.Options", spent: Decimal, words: str, drivers: Any) -> Optional[Finding]:
+                  o: Budget.Options, spent: Decimal, words: str, drivers: Any) -> Finding | None:
         conn = history.conn
         t = today(now)
         rel = history.spend_rel(now)

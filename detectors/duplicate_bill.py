@@ -32,7 +32,7 @@ class DuplicateBill(DetectorBase):
     class Options:
         pass
 
-    def run(self, history: History, config: Any, options: "DuplicateBill.Options", now: datetime) -> list[Finding]:
+    def run(self, history: History, config: Any, options: DuplicateBill.Options, now: datetime) -> list[Finding]:
         rows = history.conn.execute(f"""
             SELECT provider, substr(hidden_by, 11) AS counted, source AS ignored,
                    list(DISTINCT CAST(timezone('UTC', ts) AS DATE) ORDER BY CAST(timezone('UTC', ts) AS DATE))

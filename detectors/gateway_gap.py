@@ -18,11 +18,11 @@ from decimal import Decimal
 from typing import Any
 
 from spendwatch.attribution import MODEL_KEY
-from spendwatch.values import Ratio
 from spendwatch.contracts import DetectorBase
 from spendwatch.findings import Finding
 from spendwatch.history import History
 from spendwatch.timeutil import UTC
+from spendwatch.values import Ratio
 
 from . import DETECTORS
 from ._data import add_days, date_lit, str_lit, today, ts_lit
@@ -41,7 +41,7 @@ class GatewayGap(DetectorBase):
         max_share: Ratio = Ratio("0.1")
         min_diff_usd: Decimal = Decimal("5")
 
-    def run(self, history: History, config: Any, options: "GatewayGap.Options", now: datetime) -> list[Finding]:
+    def run(self, history: History, config: Any, options: GatewayGap.Options, now: datetime) -> list[Finding]:
         gateways = list(getattr(config, "gateways", []) or [])
         if not gateways:
             return []

@@ -53,10 +53,10 @@ class LevelShift(DetectorBase):
             if self.min_days < 2:
                 raise ValueError("min_days: a shift needs at least 2 days")
 
-    def horizon(self, o: "LevelShift.Options") -> timedelta:
+    def horizon(self, o: LevelShift.Options) -> timedelta:
         return timedelta(days=o.min_days + o.grace_days + 7 * o.baseline_weeks + 2)
 
-    def run(self, history: History, config: Any, options: "LevelShift.Options", now: datetime) -> list[Finding]:
+    def run(self, history: History, config: Any, options: LevelShift.Options, now: datetime) -> list[Finding]:
         o = options
         day = add_days(today(now), -1)
         span = o.min_days + o.grace_days
@@ -91,7 +91,7 @@ class LevelShift(DetectorBase):
         return out
 
     def _judge(self, conn: Any, rel: str, levels: list[str], day: date, span: int, base_lo: date, base_hi: date,
-               o: "LevelShift.Options") -> list[tuple[int, list[str], int, Decimal, Decimal]]:
+               o: LevelShift.Options) -> list[tuple[int, list[str], int, Decimal, Decimal]]:
         """Every level in one query: rows (level index, values, run length, observed/day, expected/day)."""
         L = "lv, k"
         D, ev_lo = date_lit(day), date_lit(add_days(day, -span + 1))

@@ -33,10 +33,10 @@ class LowBalance(DetectorBase):
         min_days: int = 7
         burn_days: int = 7
 
-    def horizon(self, o: "LowBalance.Options") -> timedelta:
+    def horizon(self, o: LowBalance.Options) -> timedelta:
         return timedelta(days=o.burn_days + 2)
 
-    def fire_times(self, history: History, config: Any, options: "LowBalance.Options", times: list[datetime]) -> list[datetime]:
+    def fire_times(self, history: History, config: Any, options: LowBalance.Options, times: list[datetime]) -> list[datetime]:
         """For backtests: a new balance observation, or a new day (the burn rate is per complete day)."""
         vis = [r[0] + timedelta(microseconds=1) for r in history.conn.execute(
             f"SELECT DISTINCT observed_at FROM source_metrics WHERE name = 'balance_usd' "
@@ -45,7 +45,7 @@ class LowBalance(DetectorBase):
             return []
         return sorted(set(steps_seeing(times, vis)) | set(t for t in first_of_each_day(times) if t > min(vis)))
 
-    def run(self, history: History, config: Any, options: "LowBalance.Options", now: datetime) -> list[Finding]:
+    def run(self, history: History, config: Any, options: LowBalance.Options, now: datetime) -> list[Finding]:
         o = options
         rows = history.conn.execute(
             f"""SELECT source, arg_max(value, observed_at), max(observed_at) FROM source_metrics

@@ -41,10 +41,10 @@ class NewSpender(DetectorBase):
         def __post_init__(self) -> None:
             check_levels(self.levels)
 
-    def horizon(self, o: "NewSpender.Options") -> timedelta:
+    def horizon(self, o: NewSpender.Options) -> timedelta:
         return timedelta(days=o.window_days + 1)
 
-    def run(self, history: History, config: Any, options: "NewSpender.Options", now: datetime) -> list[Finding]:
+    def run(self, history: History, config: Any, options: NewSpender.Options, now: datetime) -> list[Finding]:
         o = options
         day = add_days(today(now), -1)
         win_lo = add_days(day, -o.window_days + 1)
@@ -65,7 +65,7 @@ class NewSpender(DetectorBase):
                                GROUP BY ALL HAVING sum(cost_usd) >= {o.min_spend_usd})
                     SELECT {L}, first_day, spent FROM f JOIN s USING ({L}) ORDER BY ALL""").fetchall()
             for r in rows:
-                scope = dict(zip(dims, r[: len(dims)]))
+                scope = dict(zip(dims, r[: len(dims)], strict=False))
                 cands.append(Candidate(scope, float(r[-1]), {"first": r[-2], "spent": r[-1]}, rank))
         if not cands:
             return []

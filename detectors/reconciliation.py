@@ -42,7 +42,7 @@ class Reconciliation(DetectorBase):
         max_share: Ratio = Ratio("0.1")
         min_diff_usd: Decimal = Decimal("5")
 
-    def run(self, history: History, config: Any, options: "Reconciliation.Options", now: datetime) -> list[Finding]:
+    def run(self, history: History, config: Any, options: Reconciliation.Options, now: datetime) -> list[Finding]:
         o = options
         t = today(now)
         lo = add_days(t, -o.days)

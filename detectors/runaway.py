@@ -54,15 +54,15 @@ class Runaway(DetectorBase):
         def __post_init__(self) -> None:
             check_levels(self.levels)
 
-    def horizon(self, o: "Runaway.Options") -> timedelta:
+    def horizon(self, o: Runaway.Options) -> timedelta:
         return timedelta(days=max(7 * o.baseline_weeks, o.recent_days + 1) + o.lookback_hours // 24 + 2)
 
     # ------------------------------------------------------------------------------------------ running
-    def run(self, history: History, config: Any, options: "Runaway.Options", now: datetime) -> list[Finding]:
+    def run(self, history: History, config: Any, options: Runaway.Options, now: datetime) -> list[Finding]:
         last = floor_to(now, HOUR) - HOUR          # the last complete hour
         return self._build(history, options, now, self._judged(history, options, now, last, last))
 
-    def fire_times(self, history: History, config: Any, options: "Runaway.Options", times: list[datetime]) -> list[datetime]:
+    def fire_times(self, history: History, config: Any, options: Runaway.Options, times: list[datetime]) -> list[datetime]:
         """For backtests: the steps at which a run could fire, i.e. whose last complete hour is elevated.
         One query judges every hour of the replay (the same SQL `run` uses for one hour)."""
         if not times:
@@ -72,7 +72,7 @@ class Runaway(DetectorBase):
         hot = {r[1] for r in rows}
         return sorted(t for last, t in lasts.items() if last in hot)
 
-    def _judged(self, history: History, o: "Runaway.Options", now: datetime, h_lo: datetime, h_hi: datetime) -> list[list[Any]]:
+    def _judged(self, history: History, o: Runaway.Options, now: datetime, h_lo: datetime, h_hi: datetime) -> list[list[Any]]:
         lo = h_lo - timedelta(hours=o.lookback_hours) - max(timedelta(weeks=o.baseline_weeks),
                                                              timedelta(days=o.recent_days + 1))
         rel = (f"(SELECT * FROM {history.spend_rel(now)} WHERE {FINE} AND cost_usd IS NOT NULL "
@@ -81,10 +81,10 @@ class Runaway(DetectorBase):
         for rank, level in enumerate(o.levels):
             dims = level_dims(level)
             for r in history.conn.execute(self._sql(rel, dims, lo, h_lo, h_hi, o)).fetchall():
-                out.append([dict(zip(dims, r[: len(dims)])), *r[len(dims):], rank, rel])
+                out.append([dict(zip(dims, r[: len(dims)], strict=False)), *r[len(dims):], rank, rel])
         return out
 
-    def _build(self, history: History, o: "Runaway.Options", now: datetime, rows: list[list[Any]]) -> list[Finding]:
+    def _build(self, history: History, o: Runaway.Options, now: datetime, rows: list[list[Any]]) -> list[Finding]:
         if not rows:
             return []
         cands = [Candidate(scope, float(v - ref), {"obs": v, "exp": ref, "thr": thr, "onset": onset, "total": total,
@@ -113,7 +113,7 @@ class Runaway(DetectorBase):
                                identity_period=d["onset"].isoformat()))
         return out
 
-    def _sql(self, rel: str, dims: list[str], lo: datetime, h_lo: datetime, h_hi: datetime, o: "Runaway.Options") -> str:
+    def _sql(self, rel: str, dims: list[str], lo: datetime, h_lo: datetime, h_hi: datetime, o: Runaway.Options) -> str:
         """Every elevated hour in [h_lo, h_hi] with its reference, threshold, run onset and run total.
 
         Each hour is judged against data before it only (same hour of week in earlier weeks; the

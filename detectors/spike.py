@@ -75,10 +75,10 @@ class Spike(DetectorBase):
             if self.baseline_weeks < 2:
                 raise ValueError("baseline_weeks: need at least 2 weeks")
 
-    def horizon(self, o: "Spike.Options") -> timedelta:
+    def horizon(self, o: Spike.Options) -> timedelta:
         return timedelta(days=max(7 * o.baseline_weeks, 31 * o.recurring_months) + 4)
 
-    def run(self, history: History, config: Any, options: "Spike.Options", now: datetime) -> list[Finding]:
+    def run(self, history: History, config: Any, options: Spike.Options, now: datetime) -> list[Finding]:
         o = options
         day = add_days(today(now), -1)
         recur = [add_days(months_back(day, k), s) for k in range(1, o.recurring_months + 1) for s in (-1, 0, 1)]
@@ -105,7 +105,7 @@ class Spike(DetectorBase):
         return out
 
     def _judge(self, conn: Any, rel: str, firsts: str, levels: list[str], day: date, recur: list[date],
-               o: "Spike.Options") -> list[tuple[int, list[str], Decimal, Decimal, Decimal]]:
+               o: Spike.Options) -> list[tuple[int, list[str], Decimal, Decimal, Decimal]]:
         """Every level in one query: rows (level index, level values, observed, expected, threshold)."""
         L = "lv, k"
         D = date_lit(day)

@@ -26,7 +26,6 @@ from spendwatch.timeutil import format_duration
 
 from . import DETECTORS
 
-
 AS_OF = """
 WITH h AS (
     SELECT source, kind, arg_max(complete_through, (attempted_at, seq)) AS complete_through,
@@ -59,7 +58,7 @@ class StaleData(DetectorBase):
         failures: int = 3
         critical_factor: int = 3
 
-    def run(self, history: History, config: Any, options: "StaleData.Options", now: datetime) -> list[Finding]:
+    def run(self, history: History, config: Any, options: StaleData.Options, now: datetime) -> list[Finding]:
         o = options
         sources = {s.name: s for s in config.sources if s.enabled}
         if not sources:

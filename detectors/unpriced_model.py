@@ -36,7 +36,7 @@ class UnpricedModel(DetectorBase):
     class Options:
         window: timedelta = timedelta(days=7)
 
-    def fire_times(self, history: History, config: Any, options: "UnpricedModel.Options", times: list[datetime]) -> list[datetime]:
+    def fire_times(self, history: History, config: Any, options: UnpricedModel.Options, times: list[datetime]) -> list[datetime]:
         """For backtests: only steps at which new unpriced rows become visible can bring a new finding."""
         vis = [r[0] for r in history.conn.execute(
             f"""SELECT DISTINCT greatest(period_end, ts + INTERVAL 1 MICROSECOND) FROM spend
@@ -44,7 +44,7 @@ class UnpricedModel(DetectorBase):
                   AND ts < {ts_lit(max(times))} AND ts >= {ts_lit(min(times) - options.window)}""").fetchall()]
         return steps_seeing(times, vis)
 
-    def run(self, history: History, config: Any, options: "UnpricedModel.Options", now: datetime) -> list[Finding]:
+    def run(self, history: History, config: Any, options: UnpricedModel.Options, now: datetime) -> list[Finding]:
         lo, hi = now - options.window, now
         base = (f"FROM spend WHERE record_type = 'usage' AND cost_usd IS NULL AND {TOKENS} > 0 "
                 f"AND ts >= {ts_lit(lo)} AND ts < {ts_lit(hi)} AND period_end <= {ts_lit(hi)}")
@@ -56,7 +56,7 @@ class UnpricedModel(DetectorBase):
             f"""SELECT provider, coalesce(model, '(unknown model)'), api_key_id, sum({TOKENS}) AS t
                 {base} AND api_key_id IS NOT NULL GROUP BY ALL ORDER BY 1, 2, t DESC, 3""").fetchall()
         out = []
-        for provider, model, tokens, requests, first, last, nsrc in rows:
+        for provider, model, tokens, requests, first, last, _nsrc in rows:
             drivers = [{"dimension": "api_key_id", "value": mask_key(k), "tokens": int(t),
                         "share": (Decimal(int(t)) / Decimal(int(tokens))).quantize(Decimal("0.01"), ROUND_HALF_UP)}
                        for p, m, k, t in keys if p == provider and m == model][:5]

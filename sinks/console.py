@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Sequence, TextIO
+from typing import Any, Literal, TextIO
 
 from spendwatch.contracts import SinkBase
 from spendwatch.delivery import DeliveryOptions

@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import functools
 import html
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 from spendwatch.contracts import SinkBase
 from spendwatch.delivery import DeliveryOptions
@@ -52,9 +53,9 @@ class EmailSink(SinkBase):
         to: list[str]
         port: int = 587
         security: Literal["starttls", "ssl", "none"] = "starttls"
-        username: Optional[Secret] = None        # username_env / username_file
-        password: Optional[Secret] = None        # password_env / password_file
-        ca_file: Optional[str] = None            # trust only this CA bundle (private relays, tests)
+        username: Secret | None = None        # username_env / username_file
+        password: Secret | None = None        # password_env / password_file
+        ca_file: str | None = None            # trust only this CA bundle (private relays, tests)
 
         def __post_init__(self) -> None:
             super().__post_init__()
@@ -70,7 +71,7 @@ class EmailSink(SinkBase):
         self.options: EmailSink.Options = config.options
 
     # ------------------------------------------------------------------------------------------ messages
-    def build(self, items: Sequence[Finding | Notice]) -> "EmailMessage":
+    def build(self, items: Sequence[Finding | Notice]) -> EmailMessage:
         notes = [Notice.of(x) for x in items]
         msg = self._envelope(subject(notes))
         cap = self.options.max_alerts
@@ -78,7 +79,7 @@ class EmailSink(SinkBase):
         msg.add_alternative(alerts_html(notes, cap), subtype="html")
         return msg
 
-    def build_digest(self, digest: Any) -> "EmailMessage":
+    def build_digest(self, digest: Any) -> EmailMessage:
         from email.message import EmailMessage
         from email.utils import make_msgid
 
@@ -93,7 +94,7 @@ class EmailSink(SinkBase):
                                              filename=digest.chart_filename, disposition="inline")
         return msg
 
-    def _envelope(self, subj: str) -> "EmailMessage":
+    def _envelope(self, subj: str) -> EmailMessage:
         from email import policy as email_policy
         from email.message import EmailMessage
         from email.utils import formatdate, make_msgid
@@ -116,15 +117,14 @@ class EmailSink(SinkBase):
         self.deliver(self.build_digest(digest))
 
     # ------------------------------------------------------------------------------------------ transport
-    def _tls(self) -> "ssl.SSLContext":
+    def _tls(self) -> ssl.SSLContext:
         import ssl
 
         return ssl.create_default_context(cafile=self.options.ca_file) if self.options.ca_file \
             else ssl.create_default_context()
 
-    def deliver(self, msg: "EmailMessage") -> None:
+    def deliver(self, msg: EmailMessage) -> None:
         import smtplib
-        import socket
         import ssl
 
         o = self.options
@@ -171,7 +171,7 @@ class EmailSink(SinkBase):
             if "timed out" in str(exc):  # smtplib reports a reply that never came as a disconnect
                 raise RetryableSinkError(self.name, f"{where} timed out waiting for the server's reply") from None
             raise RetryableSinkError(self.name, f"{where} dropped the connection ({_first_line(exc)})") from None
-        except (socket.timeout, TimeoutError):
+        except TimeoutError:
             raise RetryableSinkError(self.name, f"{where} timed out") from None
         except OSError as exc:
             raise RetryableSinkError(self.name, f"{where} unreachable ({exc.strerror or type(exc).__name__})") from None
@@ -258,7 +258,7 @@ def alerts_html(notes: Sequence[Notice], cap: int) -> str:
     return "\n".join(parts)
 
 
-def digest_html(digest: Any, cid: Optional[str]) -> str:
+def digest_html(digest: Any, cid: str | None) -> str:
     e = html.escape
     parts = [f'<div style="{_STYLE}"><h2 style="margin:0 0 12px">{e(digest.title)}</h2>']
     if cid:

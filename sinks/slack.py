@@ -30,8 +30,9 @@ import json
 import logging
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from spendwatch.contracts import SinkBase
@@ -63,9 +64,9 @@ _sdk_log.setLevel(logging.CRITICAL)
 class SlackSink(SinkBase):
     @dataclass(frozen=True, kw_only=True)
     class Options(DeliveryOptions):
-        webhook_url: Optional[Secret] = None   # webhook_url_env / webhook_url_file: an incoming webhook
-        token: Optional[Secret] = None         # token_env / token_file: a bot token (xoxb-…)
-        channel: Optional[str] = None          # with a token: "#llm-spend" or a channel ID
+        webhook_url: Secret | None = None   # webhook_url_env / webhook_url_file: an incoming webhook
+        token: Secret | None = None         # token_env / token_file: a bot token (xoxb-…)
+        channel: str | None = None          # with a token: "#llm-spend" or a channel ID
         base_url: str = "https://slack.com/api/"
 
         def __post_init__(self) -> None:
@@ -102,7 +103,7 @@ class SlackSink(SinkBase):
     def _fallback(self, notes: list[Notice]) -> str:
         return f"spendwatch: {summary(notes)}\n" + render_text(notes, cap=self.options.max_alerts)
 
-    def _post(self, *, text: str, blocks: list[dict[str, Any]]) -> Optional[dict[str, Any]]:
+    def _post(self, *, text: str, blocks: list[dict[str, Any]]) -> dict[str, Any] | None:
         o = self.options
         if o.webhook_url is not None:
             self._webhook(text, blocks)

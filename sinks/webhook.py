@@ -25,9 +25,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Optional, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 from spendwatch.contracts import SinkBase
 from spendwatch.delivery import DeliveryOptions
@@ -58,7 +59,7 @@ class WebhookSink(SinkBase):
     @dataclass(frozen=True, kw_only=True)
     class Options(DeliveryOptions):
         url: Secret                               # url_env / url_file
-        secret: Optional[Secret] = None           # secret_env / secret_file: HMAC-SHA256 key
+        secret: Secret | None = None           # secret_env / secret_file: HMAC-SHA256 key
         headers: dict[str, Any] = field(default_factory=dict)  # extra static headers (no secrets here)
         max_alerts: int = 100
 
@@ -110,5 +111,5 @@ class WebhookSink(SinkBase):
         raise PermanentSinkError(self.name, f"webhook refused: HTTP {resp.status_code} {detail}".rstrip())
 
 
-def _now() -> Optional[str]:
-    return iso(datetime.now(timezone.utc).replace(microsecond=0))
+def _now() -> str | None:
+    return iso(datetime.now(UTC).replace(microsecond=0))

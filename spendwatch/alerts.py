@@ -26,10 +26,11 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, Iterable, Optional
+from typing import Any
 
 from .actions import run_actions, with_actions
 from .config import Config, SinkConfig
@@ -59,7 +60,7 @@ class SinkBatch:
     sink: SinkConfig
     rows: list[RowKey] = field(default_factory=list)
     notices: list[Any] = field(default_factory=list)
-    error: Optional[SinkError] = None
+    error: SinkError | None = None
 
 
 # ------------------------------------------------------------------------------------------ the run

@@ -52,9 +52,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Iterable, Optional
+from typing import Any
 
 from .sqlmatch import match_sql
 from .timeutil import day_start, utcnow
@@ -88,7 +89,7 @@ class MoneyRules:
                            "source_order": list(self.source_order)}, sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: Optional[str]) -> "MoneyRules":
+    def from_json(cls, text: str | None) -> MoneyRules:
         if not text:
             return cls()
         raw = json.loads(text)
@@ -129,7 +130,7 @@ def parse_gateways(tables: list[dict[str, Any]], probs: Any, parse_options: Any,
     return out
 
 
-def rules_of(config: Any) -> Optional[MoneyRules]:
+def rules_of(config: Any) -> MoneyRules | None:
     """The config's rules; None for the stand-in config of `--store` without a config file (then the
     store keeps the rules it was computed with instead of forgetting its gateways)."""
     if getattr(config, "path", None) == "(none)":
@@ -209,7 +210,7 @@ def refresh_window(conn: Any, start: datetime, end: datetime) -> None:
     refresh(conn, lo, hi, stored_rules(conn))
 
 
-def refresh(conn: Any, lo: Optional[datetime], hi: Optional[datetime], rules: MoneyRules) -> None:
+def refresh(conn: Any, lo: datetime | None, hi: datetime | None, rules: MoneyRules) -> None:
     """Recompute the materialised `spend` columns of every record with lo <= ts < hi (None: all)."""
     where = "TRUE" if lo is None else "ts >= $lo AND ts < $hi"
     params: dict[str, Any] = {} if lo is None else {"lo": lo, "hi": hi}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any, Optional
+from typing import Any
 
 import click
 
@@ -22,11 +22,11 @@ QUIET_COMMANDS = {"sql", "report", "status", "check-config", "actions"}  # read-
 class Ctx:
     """Global options, resolved lazily (a command that needs no config never reads one)."""
 
-    def __init__(self, config_path: Optional[str], store_path: Optional[str], debug: bool) -> None:
+    def __init__(self, config_path: str | None, store_path: str | None, debug: bool) -> None:
         self.config_path = config_path
         self.store_path = store_path
         self.debug = debug
-        self.log_level: Optional[str] = None
+        self.log_level: str | None = None
         self._config: Any = None
 
     def config(self, *, required: bool = True) -> Any:
@@ -97,7 +97,7 @@ def _debug(ctx: click.Context) -> bool:
     return bool(obj and obj.debug)
 
 
-def _instant(_ctx: Any, _param: Any, value: Optional[str]) -> Any:
+def _instant(_ctx: Any, _param: Any, value: str | None) -> Any:
     if value is None:
         return None
     from .timeutil import parse_instant
@@ -117,8 +117,8 @@ def _instant(_ctx: Any, _param: Any, value: Optional[str]) -> Any:
               help="Log verbosity on stderr (default: [daemon] log_level, else warning for commands).")
 @click.version_option(package_name="spendwatch")
 @click.pass_context
-def main(ctx: click.Context, config_path: Optional[str], store_path: Optional[str], debug: bool,
-         log_level: Optional[str]) -> None:
+def main(ctx: click.Context, config_path: str | None, store_path: str | None, debug: bool,
+         log_level: str | None) -> None:
     """spendwatch: collect LLM API usage and cost into DuckDB, detect budget breaches and anomalies, alert."""
     ctx.obj = Ctx(config_path, store_path, debug)
     ctx.obj.log_level = log_level  # explicit --log-level wins over [daemon] log_level in `run`
@@ -162,7 +162,7 @@ def sql(obj: Ctx, query: str, fmt: str) -> None:
                    "or auto (recognise each file by its header).")
 @click.option("--source", metavar="NAME", help="Source name to store the rows under (default: per format).")
 @click.pass_obj
-def import_(obj: Ctx, files: tuple[str, ...], fmt: str, source: Optional[str]) -> None:
+def import_(obj: Ctx, files: tuple[str, ...], fmt: str, source: str | None) -> None:
     """Load export FILES into the store; each file is one transaction (all or nothing)."""
     from collector import FORMATS
 
@@ -253,7 +253,7 @@ def detect(obj: Ctx, at: Any, as_json: bool, no_send: bool) -> None:
               help="Also write the 30-day PNG chart to PATH.")
 @click.option("--force", is_flag=True, help="With --send: send again to sinks that already had this day's digest.")
 @click.pass_obj
-def digest(obj: Ctx, send: bool, at: Any, chart_path: Optional[str], force: bool) -> None:
+def digest(obj: Ctx, send: bool, at: Any, chart_path: str | None, force: bool) -> None:
     """The daily digest: yesterday's spend, budgets to date, open alerts, a 30-day chart."""
     from .digest import run_digest
     from .timeutil import utcnow
@@ -313,7 +313,7 @@ def report() -> None:
               help="Group by (repeatable, in order; default: team).")
 @output_option()
 @click.pass_obj
-def chargeback(obj: Ctx, month: Optional[str], by: tuple[str, ...], fmt: str) -> None:
+def chargeback(obj: Ctx, month: str | None, by: tuple[str, ...], fmt: str) -> None:
     """Who spent what: cost and tokens per team (or project/provider/model/api_key) for one month."""
     from .output import render
     from .reports import chargeback_report
@@ -338,7 +338,7 @@ def status(obj: Ctx, fmt: str) -> None:
     if fmt == "json":
         from .output import cell
 
-        click.echo(json.dumps({name: [dict(zip(cols, map(cell, r))) for r in rows]
+        click.echo(json.dumps({name: [dict(zip(cols, map(cell, r), strict=False)) for r in rows]
                                for name, cols, rows in sections}, indent=2))
         return
     for i, (name, cols, rows) in enumerate(sections):

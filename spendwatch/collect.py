@@ -25,9 +25,10 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
-from typing import Any, Callable, Optional
+from typing import Any
 
 from .config import Config, SourceConfig
 from .contracts import Collector, SourceOutcome
@@ -51,8 +52,8 @@ class HeldWriter:
     def __init__(self, config: Config, hold: float) -> None:
         self.config = config
         self.hold = hold
-        self._cm: Optional[AbstractContextManager[Store]] = None
-        self._store: Optional[Store] = None
+        self._cm: AbstractContextManager[Store] | None = None
+        self._store: Store | None = None
         self._since = 0.0
 
     def store(self) -> Store:
@@ -91,9 +92,9 @@ def build_collector(config: Config, source: SourceConfig) -> Collector:
     return coll
 
 
-def collect_source(config: Config, source: SourceConfig, *, since: Optional[datetime] = None,
-                   until: Optional[datetime] = None, now: Optional[datetime] = None,
-                   progress: Optional[Callable[[str, int, int], None]] = None) -> SourceOutcome:
+def collect_source(config: Config, source: SourceConfig, *, since: datetime | None = None,
+                   until: datetime | None = None, now: datetime | None = None,
+                   progress: Callable[[str, int, int], None] | None = None) -> SourceOutcome:
     """Collect one source; never raises for a source failure (the outcome says what went wrong)."""
     now = now or utcnow()
     outcome = SourceOutcome(source.name, ok=True)
@@ -129,8 +130,8 @@ def collect_source(config: Config, source: SourceConfig, *, since: Optional[date
 
 
 def _collect_windows(config: Config, source: SourceConfig, coll: Collector, outcome: SourceOutcome,
-                     writer: HeldWriter, since: Optional[datetime], until: Optional[datetime], now: datetime,
-                     progress: Optional[Callable[[str, int, int], None]]) -> None:
+                     writer: HeldWriter, since: datetime | None, until: datetime | None, now: datetime,
+                     progress: Callable[[str, int, int], None] | None) -> None:
     """Every dataset of one source: plan the window, fetch it chunk by chunk, replace each chunk."""
     for kind in coll.kinds:
         end = min(until or now, now)
@@ -209,8 +210,8 @@ def _fail(config: Config, source: SourceConfig, outcome: SourceOutcome, message:
     return outcome
 
 
-def collect_all(config: Config, names: list[str], *, since: Optional[datetime] = None,
-                until: Optional[datetime] = None, progress: bool = False) -> list[SourceOutcome]:
+def collect_all(config: Config, names: list[str], *, since: datetime | None = None,
+                until: datetime | None = None, progress: bool = False) -> list[SourceOutcome]:
     """Every named (or every enabled) source, independently: one failing does not stop the others."""
     sources = [config.source(n) for n in names] if names else [s for s in config.sources if s.enabled]
     warm_columnar()

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import time, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Optional
+from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import ConfigError
 from .values import Ratio, Secret
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 class StoreConfig:
     path: str = "/var/lib/spendwatch/spend.duckdb"
     lock_timeout: timedelta = timedelta(seconds=30)  # how long readers/writers wait for a conflicting lock
-    keep_requests: Optional[timedelta] = None  # request rows older than this roll up into hourly cells
+    keep_requests: timedelta | None = None  # request rows older than this roll up into hourly cells
 
 
 @dataclass(frozen=True)
@@ -67,10 +67,10 @@ class PriceOverride:
     input_per_mtok: Decimal
     output_per_mtok: Decimal
     provider: str = "*"
-    cached_input_per_mtok: Optional[Decimal] = None
-    cache_write_per_mtok: Optional[Decimal] = None
-    since: Optional[str] = None
-    until: Optional[str] = None
+    cached_input_per_mtok: Decimal | None = None
+    cache_write_per_mtok: Decimal | None = None
+    since: str | None = None
+    until: str | None = None
 
     def __post_init__(self) -> None:
         from datetime import date
@@ -96,7 +96,7 @@ class SinkConfig:
 class DaemonConfig:
     timezone: str = "UTC"
     digest_at: time = time(8, 0)
-    metrics_listen: Optional[str] = None
+    metrics_listen: str | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     job_timeout: timedelta = timedelta(minutes=15)  # a daemon job (collect, digest) running longer is stopped
 
@@ -106,8 +106,8 @@ class WebConfig:
     """[web]: the read-only dashboard (spendwatch/web, docs/web.md). `listen` makes the daemon serve it too;
     a non-loopback address requires `token_env` (or `token_file`)."""
 
-    listen: Optional[str] = None  # Optional, not `X | None`: tomlcheck reads typing.Union
-    token: Optional[Secret] = None
+    listen: str | None = None  # Optional, not `X | None`: tomlcheck reads typing.Union
+    token: Secret | None = None
 
 
 @dataclass(frozen=True)
@@ -133,7 +133,7 @@ class Config:
     actions: list[Any] = field(default_factory=list)  # [[actions]] guardrails (spendwatch.actions_config)
     # The registries the config was validated against (set by parse_config); None only in a minimal config
     # (`--store` without a config file), which has no plugin entries to look up.
-    plugins_: Optional[Plugins] = field(default=None, compare=False, repr=False)
+    plugins_: Plugins | None = field(default=None, compare=False, repr=False)
 
     @property
     def plugins(self) -> Plugins:
@@ -141,7 +141,7 @@ class Config:
             raise ConfigError([f"{self.path}: this command needs a config file (plugins are configured there)"])
         return self.plugins_
 
-    def with_store(self, path: Optional[str]) -> Config:
+    def with_store(self, path: str | None) -> Config:
         """This config with `--store PATH` in place of [store] path (the CLI's, the daemon's and its workers'
         one override); None keeps the configured store."""
         return dataclasses.replace(self, store=dataclasses.replace(self.store, path=path)) if path else self
@@ -168,7 +168,7 @@ class Config:
 DEFAULT_CONFIG_PATHS = ("./spendwatch.toml", "/etc/spendwatch/config.toml")
 
 
-def find_config_path(explicit: Optional[str]) -> str:
+def find_config_path(explicit: str | None) -> str:
     """--config, else $SPENDWATCH_CONFIG, else ./spendwatch.toml, else /etc/spendwatch/config.toml."""
     if explicit:
         return explicit
@@ -181,7 +181,7 @@ def find_config_path(explicit: Optional[str]) -> str:
     raise ConfigError([f"no config file: pass --config, set SPENDWATCH_CONFIG, or create {' or '.join(DEFAULT_CONFIG_PATHS)}"])
 
 
-def minimal_config(store_path: str, plugins: Optional[Plugins] = None) -> Config:
+def minimal_config(store_path: str, plugins: Plugins | None = None) -> Config:
     """A config with only a store, for commands given --store without a config file. Read-only commands
     pass no plugins, so `spendwatch --store s.duckdb sql ...` imports no plugin package (start-up time)."""
     return Config(path="(none)", store=StoreConfig(path=store_path), sources=[], budgets=[], allocation=[],

@@ -13,10 +13,11 @@ package: imports run one way, plugins → kernel.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Iterable, Optional, Protocol, Sequence, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from .registry import Registry
 from .store import Window
@@ -40,7 +41,7 @@ class SourceOutcome:
     ok: bool
     rows: int = 0
     windows: int = 0
-    error: Optional[str] = None
+    error: str | None = None
     notes: list[str] = field(default_factory=list)
     store_busy: bool = False  # the failure was the store's lock, not the source (the daemon retries soon)
     store_seconds: float = 0.0  # time spent opening and writing the store (benchmarks read it from the log)
@@ -64,7 +65,7 @@ class Collector(Protocol):
 
     notes: list[str]                # remarks for the operator gathered while fetching (shown by `collect`)
 
-    def plan(self, kind: str, window: Window, now: datetime) -> Optional[Window]: ...
+    def plan(self, kind: str, window: Window, now: datetime) -> Window | None: ...
 
     def fetch(self, kind: str, window: Window) -> Iterable[dict[str, Any]]: ...
 
@@ -74,7 +75,7 @@ class Collector(Protocol):
 
     def after_collect(self, store: Store, now: datetime) -> None: ...
 
-    def collect(self, config: Config, source: SourceConfig, now: datetime) -> Optional[SourceOutcome]: ...
+    def collect(self, config: Config, source: SourceConfig, now: datetime) -> SourceOutcome | None: ...
 
 
 class CollectorBase:
@@ -87,7 +88,7 @@ class CollectorBase:
         self.source = source
         self.notes: list[str] = []
 
-    def plan(self, kind: str, window: Window, now: datetime) -> Optional[Window]:
+    def plan(self, kind: str, window: Window, now: datetime) -> Window | None:
         return window
 
     def fetch(self, kind: str, window: Window) -> Iterable[dict[str, Any]]:
@@ -102,7 +103,7 @@ class CollectorBase:
     def after_collect(self, store: Store, now: datetime) -> None:
         """Point-in-time facts (balances) via `store.record_metric`, after the windows are written."""
 
-    def collect(self, config: Config, source: SourceConfig, now: datetime) -> Optional[SourceOutcome]:
+    def collect(self, config: Config, source: SourceConfig, now: datetime) -> SourceOutcome | None:
         """A source that is not API windows (the `files` inbox) runs its own pass and returns its outcome;
         None means: use the generic window-by-window pass."""
         return None
@@ -114,14 +115,14 @@ class ImportResult:
     format: str
     source: str
     rows: int
-    window: Optional[Window]
-    cost_usd: Optional[Decimal]  # total of what was written
+    window: Window | None
+    cost_usd: Decimal | None  # total of what was written
 
 
 class Importer(Protocol):
     """An export-file format: `import_file` loads the whole file in one transaction, or nothing."""
 
-    def import_file(self, store: Store, path: str, *, source: Optional[str] = None) -> list[ImportResult]: ...
+    def import_file(self, store: Store, path: str, *, source: str | None = None) -> list[ImportResult]: ...
 
 
 # -------------------------------------------------------------------------------------------- detectors
@@ -146,7 +147,7 @@ class Detector(Protocol):
     def horizon(self, options: Any) -> timedelta: ...
 
     def fire_times(self, history: History, config: Config, options: Any,
-                   times: list[datetime]) -> Optional[list[datetime]]: ...
+                   times: list[datetime]) -> list[datetime] | None: ...
 
 
 class DetectorBase:
@@ -160,7 +161,7 @@ class DetectorBase:
         return timedelta(days=1)
 
     def fire_times(self, history: History, config: Config, options: Any,
-                   times: list[datetime]) -> Optional[list[datetime]]:
+                   times: list[datetime]) -> list[datetime] | None:
         """The steps of a backtest at which the detector could fire, found in bulk; None: every step."""
         return None
 

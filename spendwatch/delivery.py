@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Callable, Optional, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import tenacity
 
@@ -97,10 +98,10 @@ _DEFAULTS = DeliveryOptions()
 
 
 def fan_out(plugins: Plugins, jobs: list[tuple[SinkConfig, Callable[[Sink], None]]],
-            thread_prefix: str = "sink") -> list[Optional[SinkError]]:
+            thread_prefix: str = "sink") -> list[SinkError | None]:
     """Run each (sink config, call) in its own thread: build the sink from its registered type, call with
     retries. Returns, per job in order, None when the sink accepted, else the error (never raises)."""
-    def one(job: tuple[SinkConfig, Callable[[Sink], None]]) -> Optional[SinkError]:
+    def one(job: tuple[SinkConfig, Callable[[Sink], None]]) -> SinkError | None:
         sc, call = job
         try:
             sink = plugins.sinks.get(sc.type)(sc)  # type: ignore[call-arg]  # Protocols declare no __init__

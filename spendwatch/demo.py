@@ -13,9 +13,10 @@ days of OpenRouter data (the other providers have all 60), exactly as a real fir
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import click
 

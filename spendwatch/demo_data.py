@@ -10,10 +10,10 @@ and an OpenAI month-to-date that breaches the demo budget.
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Iterator
 
 from .timeutil import day_start, utcnow
 

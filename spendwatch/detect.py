@@ -8,9 +8,10 @@ of its own (warning, one alert per failing detector and UTC day) and the other d
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any, Callable
+from typing import Any
 
 from .config import Config
 from .contracts import Detector, options_of

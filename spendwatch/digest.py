@@ -22,7 +22,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, Optional
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from .alerts import open_alerts, register_secrets
@@ -50,7 +50,7 @@ class BudgetLine:
     amount: Decimal
     spent: Decimal
     start: date
-    forecast: Optional[Decimal] = None
+    forecast: Decimal | None = None
     forecast_basis: str = ""  # "detector" | "pace" | ""
 
     def text(self) -> str:
@@ -75,7 +75,7 @@ class Digest:
     open_alerts: list[Notice]
     days: list[date]
     series: dict[str, list[Decimal]]  # provider → cost per day of `days`
-    chart_png: Optional[bytes] = None
+    chart_png: bytes | None = None
     chart_filename: str = "spendwatch-daily-spend-30d.png"
     problems: list[str] = field(default_factory=list)
 
@@ -98,7 +98,7 @@ class Digest:
         budgets = [b.text() for b in self.budgets]
         alerts = [f"[{n.severity.upper()}] {headline(n)} (since {n.first_seen.strftime('%Y-%m-%d')})"
                   if n.first_seen else f"[{n.severity.upper()}] {headline(n)}" for n in self.open_alerts]
-        alerts = [line for n, text in zip(self.open_alerts, alerts)
+        alerts = [line for n, text in zip(self.open_alerts, alerts, strict=False)
                   for line in [text] + [f"  action: {a}" for a in getattr(n, "actions", ())]]
         return [(f"Yesterday ({self.day.isoformat()}, UTC) by provider", yesterday),
                 ("Top models yesterday", models), ("Top teams yesterday", teams),

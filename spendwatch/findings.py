@@ -12,12 +12,12 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Optional
+from typing import Any
 
 SEVERITIES = ("info", "warning", "critical")
 
 
-def money_str(value: Optional[Decimal]) -> Optional[str]:
+def money_str(value: Decimal | None) -> str | None:
     """Exact decimal string with at least two places ("12.50", "0.0000123"); None stays None."""
     if value is None:
         return None
@@ -30,7 +30,7 @@ def money_str(value: Optional[Decimal]) -> Optional[str]:
     return s
 
 
-def dollars(value: Optional[Decimal], *, whole_from: Decimal = Decimal(1000)) -> str:
+def dollars(value: Decimal | None, *, whole_from: Decimal = Decimal(1000)) -> str:
     """Money for people: "$5,210" (whole dollars from `whole_from` up), "$812.40", "$0.0042" for tiny sums,
     "$?" when unknown. Exact Decimal rounding (half up), never float; shared by detector messages and sinks."""
     from decimal import ROUND_HALF_UP
@@ -47,7 +47,7 @@ def dollars(value: Optional[Decimal], *, whole_from: Decimal = Decimal(1000)) ->
     return f"{sign}${a.quantize(Decimal('0.0001'), rounding=ROUND_HALF_UP):f}"
 
 
-def iso(dt: Optional[datetime]) -> Optional[str]:
+def iso(dt: datetime | None) -> str | None:
     return dt.isoformat().replace("+00:00", "Z") if dt else None
 
 
@@ -59,12 +59,12 @@ class Finding:
     period_start: datetime
     period_end: datetime
     message: str
-    observed: Optional[Decimal] = None
-    expected: Optional[Decimal] = None
-    threshold: Optional[Decimal] = None
+    observed: Decimal | None = None
+    expected: Decimal | None = None
+    threshold: Decimal | None = None
     drivers: list[dict[str, Any]] = field(default_factory=list)
     step: int = 0  # escalation step within one identity (e.g. index of the budget threshold crossed)
-    identity_period: Optional[str] = None  # what "the same period" means; defaults to period_start
+    identity_period: str | None = None  # what "the same period" means; defaults to period_start
 
     def __post_init__(self) -> None:
         if self.severity not in SEVERITIES:

@@ -16,8 +16,9 @@ error, so a replay cannot read the future by accident.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from datetime import date, datetime, timedelta
-from typing import Any, Iterator, Optional
+from typing import Any
 
 from .attribution import spend_rows_sql
 from .store import Store
@@ -46,7 +47,7 @@ def today(now: datetime) -> date:
 class History:
     """Spend as a detector may read it; `as_of` is None for live reads of the views."""
 
-    def __init__(self, store: Store, as_of: Optional[datetime] = None) -> None:
+    def __init__(self, store: Store, as_of: datetime | None = None) -> None:
         self.store = store
         self.as_of = as_of
 
@@ -60,9 +61,9 @@ class History:
 
     @classmethod
     @contextlib.contextmanager
-    def snapshot(cls, store: Store, until: datetime, since: Optional[datetime] = None,
-                 horizon: timedelta = timedelta(days=100), rules: Optional[list[Any]] = None,
-                 first_dims: Optional[list[str]] = None) -> Iterator[History]:
+    def snapshot(cls, store: Store, until: datetime, since: datetime | None = None,
+                 horizon: timedelta = timedelta(days=100), rules: list[Any] | None = None,
+                 first_dims: list[str] | None = None) -> Iterator[History]:
         """Materialise what is visible at `until` once, for every step from `since` (default `until`).
 
         Only rows from `horizon` before `since` are copied: detectors look back at most that far (each
@@ -136,7 +137,7 @@ class History:
         return (f"(SELECT ts, period_end, {', '.join(DIMS)}, cost_usd, CAST(timezone('UTC', ts) AS DATE) AS day "
                 f"FROM spend WHERE {vis})")
 
-    def daily_rel(self, now: datetime, since: Optional[date] = None) -> str:
+    def daily_rel(self, now: datetime, since: date | None = None) -> str:
         """UTC-daily spend per every dimension, complete days before today(now) only (from `since` on)."""
         self._check(now)
         lo = f" AND day >= {date_lit(since)}" if since else ""

@@ -25,9 +25,10 @@ import logging
 import os
 import random
 import time
-from datetime import datetime, timezone
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Callable, Iterator, Mapping, Optional, Sequence, Union
+from typing import Any
 
 import httpx
 import tenacity
@@ -37,7 +38,7 @@ from .redact import redact
 
 log = logging.getLogger("spendwatch.http")
 
-Params = Union[Mapping[str, Any], Sequence[tuple[str, Any]]]
+Params = Mapping[str, Any] | Sequence[tuple[str, Any]]
 RETRY_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529})
 
 
@@ -48,7 +49,7 @@ def wait_scale() -> float:
         return 1.0
 
 
-def parse_retry_after(value: Optional[str], now: Optional[datetime] = None) -> Optional[float]:
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
     """Seconds to wait from a Retry-After header: an integer of seconds or an HTTP date; None if absent/bad."""
     if value is None or not value.strip():
         return None
@@ -62,14 +63,14 @@ def parse_retry_after(value: Optional[str], now: Optional[datetime] = None) -> O
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
 class _Retry(Exception):
     """A retryable outcome of one request (429, 5xx, transport error), with the server's Retry-After."""
 
-    def __init__(self, where: str, reason: str, retry_after: Optional[float]) -> None:
+    def __init__(self, where: str, reason: str, retry_after: float | None) -> None:
         super().__init__(reason)
         self.where, self.reason, self.retry_after = where, reason, retry_after
 
@@ -101,14 +102,14 @@ class HttpClient:
     def close(self) -> None:
         self._client.close()
 
-    def __enter__(self) -> "HttpClient":
+    def __enter__(self) -> HttpClient:
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
     # ------------------------------------------------------------------------------------------ requests
-    def get_json(self, path: str, params: Optional[Params] = None) -> Any:
+    def get_json(self, path: str, params: Params | None = None) -> Any:
         """GET `path` (relative to base_url) and decode JSON with every non-integer number as Decimal.
 
         The retry loop is tenacity's: `_once` either answers, raises a FatalSourceError (no retry), or raises
@@ -116,13 +117,13 @@ class HttpClient:
         full-jitter exponential backoff."""
         return self._exchange("GET", path, params, None)
 
-    def send_json(self, method: str, path: str, body: Optional[Any] = None, params: Optional[Params] = None) -> Any:
+    def send_json(self, method: str, path: str, body: Any | None = None, params: Params | None = None) -> Any:
         """A write (POST/PATCH) with a JSON body, under the same policy as `get_json`. Only for idempotent
         writes (set a field to a value): a retry after a lost answer repeats the same change, never a second
         one. Used by the guardrail actuators (spendwatch/actuators/). An empty answer is None."""
         return self._exchange(method, path, params, body)
 
-    def _exchange(self, method: str, path: str, params: Optional[Params], body: Optional[Any]) -> Any:
+    def _exchange(self, method: str, path: str, params: Params | None, body: Any | None) -> Any:
         where = f"{method} {redact(path.lstrip('/'))}"
         retrying = tenacity.Retrying(stop=tenacity.stop_after_attempt(self.attempts), wait=self._wait,
                                      retry=tenacity.retry_if_exception_type(_Retry), sleep=self.sleep,
@@ -133,7 +134,7 @@ class HttpClient:
             raise RetryableSourceError(self.source, f"{where}: {exc.reason}; gave up after {self.attempts} "
                                                     "attempts") from None
 
-    def _once(self, method: str, path: str, params: Optional[Params], body: Optional[Any], where: str) -> Any:
+    def _once(self, method: str, path: str, params: Params | None, body: Any | None, where: str) -> Any:
         """One request: the decoded body, FatalSourceError, or _Retry."""
         self.requests += 1
         try:
@@ -190,7 +191,7 @@ class HttpClient:
         is a protocol error (FatalSourceError) rather than an endless loop.
         """
         seen: set[str] = set()
-        cursor: Optional[str] = None
+        cursor: str | None = None
         while True:
             page = self.get_json(path, params + ([(cursor_param, cursor)] if cursor else []))
             yield page

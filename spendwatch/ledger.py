@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from .store import Window
 from .timeutil import utcnow
@@ -33,10 +33,10 @@ class Seen:
     size: int
     mtime: float
     sha256: str
-    error: Optional[str]
+    error: str | None
 
 
-def last_seen(conn: Any, absolute: str, source: str) -> Optional[Seen]:
+def last_seen(conn: Any, absolute: str, source: str) -> Seen | None:
     row = conn.execute("SELECT size, mtime, sha256, error FROM imported_files WHERE path = ? AND source = ? "
                        "ORDER BY imported_at DESC LIMIT 1", [absolute, source]).fetchone()
     return Seen(*row) if row else None
@@ -54,9 +54,9 @@ def clear_errors(conn: Any, absolute: str, source: str) -> None:
                  [absolute, source])
 
 
-def record_import(conn: Any, path: str, fmt: str, source: str, rows: int, window: Optional[Window],
-                  error: Optional[str] = None, *, digest: Optional[str] = None,
-                  import_id: Optional[int] = None) -> None:
+def record_import(conn: Any, path: str, fmt: str, source: str, rows: int, window: Window | None,
+                  error: str | None = None, *, digest: str | None = None,
+                  import_id: int | None = None) -> None:
     """Ledger of imports (path, size, mtime, hash); a repeat import of the same content replaces its line."""
     st = Path(path).stat()
     digest = digest or sha256_of(path)

@@ -15,22 +15,22 @@ docs/input-limits.md.
     tokens      0 ≤ n < 1e15 per row and column (and `requests`): five token columns added together stay
                 below 9.2e18 (BIGINT), and sums over 1e9 rows go to HUGEINT.
     time        2000-01-01T00:00:00Z ≤ ts < 2100-01-01T00:00:00Z for imported rows (period_end up to
-                2101-01-01, exclusive, as a period that starts in 2099 may end after 2100), and for `--since/--until/--at` and `report --month`: no LLM API bill predates 2000, and
+                2101-01-01, exclusive, as a period that starts in 2099 may end after 2100), and for
+                `--since/--until/--at` and `report --month`: no LLM API bill predates 2000, and
                 every "+ one period" or "previous day" step then stays far from year 1 and year 9999
                 (where Python's datetime and DuckDB's infinity sentinels begin).
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Optional
 
 MAX_ABS_COST = Decimal("1e15")   # USD per row, exclusive
 MAX_TOKENS = 10**15              # per row and token column, exclusive
-MIN_TIME = datetime(2000, 1, 1, tzinfo=timezone.utc)   # inclusive
-MAX_TIME = datetime(2100, 1, 1, tzinfo=timezone.utc)   # exclusive for rows (inclusive for an --until)
-MAX_END = datetime(2101, 1, 1, tzinfo=timezone.utc)    # exclusive: a period starting in 2099 may end after 2100
+MIN_TIME = datetime(2000, 1, 1, tzinfo=UTC)   # inclusive
+MAX_TIME = datetime(2100, 1, 1, tzinfo=UTC)   # exclusive for rows (inclusive for an --until)
+MAX_END = datetime(2101, 1, 1, tzinfo=UTC)    # exclusive: a period starting in 2099 may end after 2100
 
 COST_RULE = "out of range (|value| must be below 1e15)"
 TOKENS_RULE = "out of range (a count must be below 1e15)"
@@ -64,14 +64,14 @@ def end_ok_sql(expr: str) -> str:
     return f"({expr} IS NULL OR ({expr} >= {SQL_MIN_TIME} AND {expr} < {SQL_MAX_END}))"
 
 
-def cost_problem(value: Decimal) -> Optional[str]:
+def cost_problem(value: Decimal) -> str | None:
     """Why a money figure (a budget amount, a parsed cell) is refused, or None."""
     if not value.is_finite() or abs(value) >= MAX_ABS_COST:
         return COST_RULE
     return None
 
 
-def time_problem(value: datetime, *, end_inclusive: bool = False) -> Optional[str]:
+def time_problem(value: datetime, *, end_inclusive: bool = False) -> str | None:
     """Why an instant is refused, or None. `end_inclusive` lets `--until 2100-01-01` name the range's end."""
     if value < MIN_TIME or value > MAX_TIME or (value == MAX_TIME and not end_inclusive):
         return TIME_RULE

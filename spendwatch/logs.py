@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from typing import Optional, TextIO
+from typing import TextIO
 
 from .redact import RedactingFilter, redact
 
@@ -49,7 +49,7 @@ class LineFormatter(logging.Formatter):
         return f"ts={self.formatTime(record, self.datefmt)} {text}"
 
 
-def under_journald(stream: Optional[TextIO] = None) -> bool:
+def under_journald(stream: TextIO | None = None) -> bool:
     """True when our stderr is the journal stream systemd connected (JOURNAL_STREAM=dev:ino)."""
     value = os.environ.get("JOURNAL_STREAM")
     if not value:

@@ -11,8 +11,9 @@ is a float rendering of the exact Decimal sum; use `spendwatch sql` for exact fi
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Optional
+from typing import Any
 
 from . import values
 from .errors import ConfigError
@@ -23,11 +24,11 @@ class SourceState:
     """What the daemon knows about one source (its own runs, not only the store's view)."""
 
     name: str
-    last_success: Optional[float] = None  # epoch seconds
+    last_success: float | None = None  # epoch seconds
     consecutive_failures: int = 0
     rows_written: int = 0
-    last_error: Optional[str] = None
-    last_outcome: Optional[str] = None
+    last_error: str | None = None
+    last_outcome: str | None = None
 
 
 @dataclass
@@ -37,7 +38,7 @@ class DaemonState:
     raised: dict[tuple[str, str], int] = field(default_factory=dict)  # (detector, severity) → distinct alerts
     seen_alerts: dict[str, int] = field(default_factory=dict)  # finding key → highest step seen
     offered: dict[str, int] = field(default_factory=dict)  # sink → findings handed over successfully
-    facts: Optional[dict[str, Any]] = None  # latest read_facts() from a job
+    facts: dict[str, Any] | None = None  # latest read_facts() from a job
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def source(self, name: str) -> SourceState:
@@ -57,7 +58,7 @@ def parse_listen(value: str) -> tuple[str, int]:
 class StateCollector:
     """prometheus_client custom collector over DaemonState."""
 
-    def __init__(self, state: DaemonState, configured: "list[str]") -> None:
+    def __init__(self, state: DaemonState, configured: list[str]) -> None:
         self.state = state
         self.configured = configured
 

@@ -11,10 +11,11 @@ significant places for fractions of a cent) with exact decimal rounding, never t
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any
 
 from .findings import Finding, dollars, iso, money_str
 from .values import severity_rank
@@ -35,23 +36,23 @@ class Notice:
     detector: str
     severity: str
     scope: dict[str, Any]
-    period_start: Optional[datetime]
-    period_end: Optional[datetime]
+    period_start: datetime | None
+    period_end: datetime | None
     message: str
-    observed: Optional[Decimal] = None
-    expected: Optional[Decimal] = None
-    threshold: Optional[Decimal] = None
+    observed: Decimal | None = None
+    expected: Decimal | None = None
+    threshold: Decimal | None = None
     drivers: list[dict[str, Any]] = field(default_factory=list)
     step: int = 0
     status: str = "firing"            # firing | resolved
     escalated: bool = False           # this sink had a lower level of the same alert before
-    first_seen: Optional[datetime] = None
-    budget_amount: Optional[Decimal] = None  # the configured budget, when scope names one
-    budget_provider: Optional[str] = None    # the budget's match.provider, to say "OpenAI budget"
+    first_seen: datetime | None = None
+    budget_amount: Decimal | None = None  # the configured budget, when scope names one
+    budget_provider: str | None = None    # the budget's match.provider, to say "OpenAI budget"
     actions: tuple[str, ...] = ()            # guardrail actions taken (or, in dry-run, not) with undo hints
 
     @classmethod
-    def of(cls, item: "Finding | Notice", **extra: Any) -> "Notice":
+    def of(cls, item: Finding | Notice, **extra: Any) -> Notice:
         """Accept a Finding (e.g. from `detect --no-send`) or a Notice."""
         if isinstance(item, Notice):
             return item
@@ -93,7 +94,7 @@ def with_budget(n: Notice, config: Any) -> Notice:
     return n
 
 
-def notices(items: Iterable["Finding | Notice"]) -> list[Notice]:
+def notices(items: Iterable[Finding | Notice]) -> list[Notice]:
     """Most severe first, then firing before resolved, then by key: a stable order for every sink."""
     out = [Notice.of(x) for x in items]
     return sorted(out, key=lambda n: (n.status != "firing", -n.rank, n.detector, n.key))
@@ -102,12 +103,12 @@ def notices(items: Iterable["Finding | Notice"]) -> list[Notice]:
 # ------------------------------------------------------------------------------------------------ words
 
 
-def usd(value: Optional[Decimal]) -> str:
+def usd(value: Decimal | None) -> str:
     """$5,210 (from $1,000) · $812.40 · $0.0042; exact decimal rounding."""
     return dollars(value)
 
 
-def usd_cents(value: Optional[Decimal]) -> str:
+def usd_cents(value: Decimal | None) -> str:
     """$5,210.37: for tables where columns should line up."""
     if value is None:
         return "$?"

@@ -9,9 +9,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import click
 
@@ -54,7 +55,7 @@ def text(value: Any) -> str:
 def render(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str, *,
            footer: Sequence[Any] | None = None) -> str:
     if fmt == "json":
-        return json.dumps([dict(zip(columns, (cell(v) for v in r))) for r in rows], indent=2) + "\n"
+        return json.dumps([dict(zip(columns, (cell(v) for v in r), strict=False)) for r in rows], indent=2) + "\n"
     if fmt == "csv":
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
@@ -66,11 +67,11 @@ def render(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str, *,
     foot = [text(v) for v in footer] if footer else None
     widths = [len(c) for c in columns]
     for r in body + ([foot] if foot else []):
-        widths = [max(w, len(x)) for w, x in zip(widths, r)]
+        widths = [max(w, len(x)) for w, x in zip(widths, r, strict=False)]
     numeric = [all(_is_num(r[i]) for r in body if r[i] != "") and any(r[i] for r in body) for i in range(len(columns))]
 
     def line(vals: Sequence[str]) -> str:
-        return "  ".join(v.rjust(w) if num else v.ljust(w) for v, w, num in zip(vals, widths, numeric)).rstrip()
+        return "  ".join(v.rjust(w) if num else v.ljust(w) for v, w, num in zip(vals, widths, numeric, strict=False)).rstrip()
 
     out = [line(columns), "  ".join("-" * w for w in widths)]
     out += [line(r) for r in body]

@@ -16,10 +16,11 @@ We price aggregates (one bucket row of many requests), so two choices are delibe
 from __future__ import annotations
 
 import fnmatch
-from datetime import date, datetime
+from collections.abc import Iterable
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any, Iterable, Optional
+from typing import Any
 
 MILLION = Decimal(1_000_000)
 
@@ -29,8 +30,8 @@ class Rates:
 
     __slots__ = ("input", "output", "cached", "cache_write", "cache_write_1h")
 
-    def __init__(self, input: Decimal, output: Optional[Decimal], cached: Optional[Decimal] = None,
-                 cache_write: Optional[Decimal] = None, cache_write_1h: Optional[Decimal] = None) -> None:
+    def __init__(self, input: Decimal, output: Decimal | None, cached: Decimal | None = None,
+                 cache_write: Decimal | None = None, cache_write_1h: Decimal | None = None) -> None:
         self.input = input
         self.output = output
         self.cached = cached if cached is not None else input
@@ -38,7 +39,7 @@ class Rates:
         self.cache_write_1h = cache_write_1h if cache_write_1h is not None else self.cache_write
 
     def cost(self, input_tokens: int, cached: int, cache_write: int, output_tokens: int,
-             cache_write_1h: int = 0) -> Optional[Decimal]:
+             cache_write_1h: int = 0) -> Decimal | None:
         if output_tokens and self.output is None:
             return None
         uncached = max(0, input_tokens - cached - cache_write)
@@ -53,8 +54,8 @@ class Pricer:
     def __init__(self, overrides: Iterable[Any] = ()) -> None:
         self.overrides = list(overrides)
 
-    def rates(self, provider: str, model: Optional[str], at: datetime, *, service_tier: Optional[str] = None,
-              batch: bool = False) -> Optional[Rates]:
+    def rates(self, provider: str, model: str | None, at: datetime, *, service_tier: str | None = None,
+              batch: bool = False) -> Rates | None:
         if not model:
             return None
         day = at.date()
@@ -65,10 +66,10 @@ class Pricer:
                 return Rates(o.input_per_mtok, o.output_per_mtok, o.cached_input_per_mtok, o.cache_write_per_mtok)
         return _table_rates(provider, model, day, service_tier, batch)
 
-    def price(self, provider: str, model: Optional[str], at: datetime, *, input_tokens: int = 0,
+    def price(self, provider: str, model: str | None, at: datetime, *, input_tokens: int = 0,
               cached_input_tokens: int = 0, cache_write_tokens: int = 0, output_tokens: int = 0,
-              cache_write_1h_tokens: int = 0, service_tier: Optional[str] = None,
-              batch: bool = False) -> Optional[Decimal]:
+              cache_write_1h_tokens: int = 0, service_tier: str | None = None,
+              batch: bool = False) -> Decimal | None:
         """Estimated USD for an aggregate, or None when the model has no known price."""
         r = self.rates(provider, model, at, service_tier=service_tier, batch=batch)
         if r is None:
@@ -77,7 +78,7 @@ class Pricer:
                       cache_write_1h_tokens or 0)
 
 
-def _base(value: Any) -> Optional[Decimal]:
+def _base(value: Any) -> Decimal | None:
     """A flat price, or the base tier of a tiered one (see module docstring)."""
     if value is None:
         return None
@@ -85,9 +86,9 @@ def _base(value: Any) -> Optional[Decimal]:
 
 
 @lru_cache(maxsize=4096)
-def _table_rates(provider: str, model: str, day: date, service_tier: Optional[str],
-                 batch: bool) -> Optional[Rates]:
-    from datetime import time, timezone
+def _table_rates(provider: str, model: str, day: date, service_tier: str | None,
+                 batch: bool) -> Rates | None:
+    from datetime import time
 
     from genai_prices.data_snapshot import get_snapshot
 
@@ -100,7 +101,7 @@ def _table_rates(provider: str, model: str, day: date, service_tier: Optional[st
         context["processing"] = "batch"
     if service_tier and service_tier not in ("standard", "default"):
         context["service_tier"] = service_tier
-    mp = info.get_prices(datetime.combine(day, time(12), timezone.utc), context or None)
+    mp = info.get_prices(datetime.combine(day, time(12), UTC), context or None)
     inp = _base(mp.input_mtok)
     if inp is None:
         return None

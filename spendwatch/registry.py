@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from typing import Any, Callable, Generic, Iterator, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -32,7 +33,7 @@ class Registry(Generic[T]):
                 raise RuntimeError(f"{self.kind} {name!r} registered twice")
             self._items[name] = obj
             try:
-                setattr(obj, "registry_name", name)
+                setattr(obj, "registry_name", name)  # noqa: B010  (T is any plugin object: no declared attribute)
             except (AttributeError, TypeError):
                 pass
             return obj

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Optional
+from typing import Any
 
 from .errors import SpendwatchError
 from .timeutil import UTC, utcnow
@@ -18,7 +18,7 @@ BY_COLUMNS = {
 }
 
 
-def month_bounds(month: Optional[str], now: Optional[datetime] = None) -> tuple[datetime, datetime, str]:
+def month_bounds(month: str | None, now: datetime | None = None) -> tuple[datetime, datetime, str]:
     """[first instant, first instant of next month) in UTC; default: the previous calendar month."""
     if month is None:
         now = now or utcnow()
@@ -37,7 +37,7 @@ def month_bounds(month: Optional[str], now: Optional[datetime] = None) -> tuple[
     return start, end, f"{y:04d}-{m:02d}"
 
 
-def chargeback_report(store: Any, month: Optional[str], by: list[str], now: Optional[datetime] = None
+def chargeback_report(store: Any, month: str | None, by: list[str], now: datetime | None = None
                       ) -> tuple[list[str], list[tuple[Any, ...]], tuple[Any, ...]]:
     start, end, label = month_bounds(month, now)
     names = [BY_COLUMNS[b][0] for b in by]
@@ -62,7 +62,7 @@ def chargeback_report(store: Any, month: Optional[str], by: list[str], now: Opti
     return cols, out, footer
 
 
-def spend_month_to_date(conn: Any, config: Any, now: Optional[datetime] = None
+def spend_month_to_date(conn: Any, config: Any, now: datetime | None = None
                         ) -> tuple[datetime, list[tuple[str, Decimal]]]:
     """(month start, [(provider, USD)]) for the calendar month of `now` in [daemon] timezone (as budgets
     count it). Shared by `status` and the daemon's metrics so both show the same figures."""

@@ -15,7 +15,7 @@ import logging
 import os
 import socket
 import threading
-from typing import Mapping, Optional
+from collections.abc import Mapping
 
 log = logging.getLogger("spendwatch.sdnotify")
 
@@ -33,12 +33,12 @@ def _address(raw: str) -> str | bytes:
 class Notifier:
     """Sends state changes to systemd; silent when not started by systemd (or NOTIFY_SOCKET unusable)."""
 
-    def __init__(self, environ: Optional[Mapping[str, str]] = None) -> None:
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         env = os.environ if environ is None else environ
         raw = env.get("NOTIFY_SOCKET") or ""
         self.address: str | bytes | None = _address(raw) if raw else None
         self.watchdog_usec = _watchdog_usec(env)
-        self._sock: Optional[socket.socket] = None
+        self._sock: socket.socket | None = None
         self._lock = threading.Lock()
 
     @property
@@ -46,7 +46,7 @@ class Notifier:
         return self.address is not None
 
     @property
-    def watchdog_seconds(self) -> Optional[float]:
+    def watchdog_seconds(self) -> float | None:
         """The watchdog timeout systemd enforces, or None when no watchdog is configured for us."""
         return self.watchdog_usec / 1_000_000 if self.watchdog_usec else None
 
@@ -81,7 +81,7 @@ class Notifier:
                 self._sock = None
 
 
-def _watchdog_usec(env: Mapping[str, str]) -> Optional[int]:
+def _watchdog_usec(env: Mapping[str, str]) -> int | None:
     pid = env.get("WATCHDOG_PID")
     if pid and pid.strip() != str(os.getpid()):
         return None
@@ -92,7 +92,7 @@ def _watchdog_usec(env: Mapping[str, str]) -> Optional[int]:
     return usec if usec > 0 else None
 
 
-def child_environment(environ: Optional[Mapping[str, str]] = None) -> dict[str, str]:
+def child_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """A copy of the environment without the notify variables, for worker processes."""
     env = dict(os.environ if environ is None else environ)
     for key in NOTIFY_ENV:

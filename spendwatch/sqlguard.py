@@ -15,7 +15,8 @@ SELECT cannot read or write files with `read_csv`/`COPY` tricks). The store is o
 from __future__ import annotations
 
 import re
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from .errors import ReadOnlyViolation, SpendwatchError
 

@@ -6,7 +6,8 @@ it without importing each other.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 
 def quote(s: str) -> str:

@@ -13,11 +13,12 @@ import json
 import random
 import re
 import time
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Optional
+from typing import Any
 
 from . import migrations, views
 from .attribution import adopt_rules, refresh_window, rules_of
@@ -51,7 +52,7 @@ class Window:
         if self.end <= self.start:
             raise ValueError(f"empty window {self.start.isoformat()} .. {self.end.isoformat()}")
 
-    def days(self) -> Iterator["Window"]:
+    def days(self) -> Iterator[Window]:
         """Split into UTC-day chunks (backfills commit per chunk)."""
 
         cur = self.start
@@ -86,7 +87,7 @@ class Store:
     @classmethod
     @contextlib.contextmanager
     def open(cls, path: str, *, read_only: bool = False, lock_timeout: float = 30.0,
-             allocation: Iterable[Any] = (), money: Any = None) -> Iterator["Store"]:
+             allocation: Iterable[Any] = (), money: Any = None) -> Iterator[Store]:
         """`money`: the config's MoneyRules (spendwatch.attribution.rules_of); a writer given rules that
         differ from the store's recomputes `spend`'s money; None keeps the store's own rules."""
         conn = _connect(path, read_only=read_only, lock_timeout=lock_timeout)
@@ -100,7 +101,7 @@ class Store:
             conn.close()
 
     @classmethod
-    def open_for(cls, config: Any, *, read_only: bool = False) -> contextlib.AbstractContextManager["Store"]:
+    def open_for(cls, config: Any, *, read_only: bool = False) -> contextlib.AbstractContextManager[Store]:
         """The store a config names, with its lock wait, allocation rules and (for writers) money rules: the one
         way commands open it."""
         return cls.open(config.store.path, read_only=read_only, lock_timeout=config.store.lock_timeout.total_seconds(),
@@ -154,7 +155,7 @@ class Store:
 
     # --------------------------------------------------------------------------------------- writing rows
     def replace_window(self, source: str, kind: str, window: Window, rows: Iterable[Mapping[str, Any]], *,
-                       advance_to: Optional[datetime] = None) -> int:
+                       advance_to: datetime | None = None) -> int:
         """Delete (source, kind) rows in `window`, insert `rows`, advance sync_state: one transaction.
 
         Every row must fall inside the window (a collector bug otherwise). Money must be Decimal or None;
@@ -187,13 +188,13 @@ class Store:
             [source, kind, complete_through, rows],
         )
 
-    def complete_through(self, source: str, kind: str) -> Optional[datetime]:
+    def complete_through(self, source: str, kind: str) -> datetime | None:
         row = self.conn.execute("SELECT complete_through FROM sync_state WHERE source = ? AND kind = ?",
                                 [source, kind]).fetchone()
         return row[0] if row else None
 
-    def mark_attempt(self, source: str, kind: str, *, ok: bool, error: Optional[str] = None,
-                     at: Optional[datetime] = None) -> None:
+    def mark_attempt(self, source: str, kind: str, *, ok: bool, error: str | None = None,
+                     at: datetime | None = None) -> None:
         """Record a run's outcome for `status` (error text must already be redacted), and the state it leaves
         in `sync_history` so stale_data can be judged as of any past moment."""
         at = at or utcnow()
@@ -207,7 +208,7 @@ class Store:
             conn.execute("DELETE FROM sync_history WHERE source = ? AND kind = ? AND attempted_at < ?",
                          [source, kind, at - SYNC_HISTORY_KEPT])
 
-    def _mark(self, conn: Any, source: str, kind: str, *, ok: bool, error: Optional[str], at: datetime) -> None:
+    def _mark(self, conn: Any, source: str, kind: str, *, ok: bool, error: str | None, at: datetime) -> None:
         if ok:
             conn.execute(
                 """INSERT INTO sync_state (source, kind, last_attempt, last_success, consecutive_failures)
@@ -224,8 +225,8 @@ class Store:
                        consecutive_failures = sync_state.consecutive_failures + 1""",
                 [source, kind, at, error, at])
 
-    def record_metric(self, source: str, name: str, observed_at: datetime, value: Optional[Decimal],
-                      unit: str = "USD", detail: Optional[str] = None) -> None:
+    def record_metric(self, source: str, name: str, observed_at: datetime, value: Decimal | None,
+                      unit: str = "USD", detail: str | None = None) -> None:
         """Keep a point-in-time fact (e.g. prepaid credit balance); same (source, name, time) overwrites."""
         self.conn.execute(
             """INSERT INTO source_metrics VALUES (?, ?, ?, ?, ?, ?)
@@ -234,7 +235,7 @@ class Store:
             [source, name, observed_at, value, unit, detail])
 
     # ------------------------------------------------------------------------------------------ reading
-    def query(self, sql: str, params: Optional[list[Any]] = None) -> tuple[list[str], list[tuple[Any, ...]]]:
+    def query(self, sql: str, params: list[Any] | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
         cur = self.conn.execute(sql, params or [])
         cols = [d[0] for d in cur.description] if cur.description else []
         return cols, cur.fetchall()
@@ -267,7 +268,7 @@ def _connect(path: str, *, read_only: bool, lock_timeout: float) -> Any:
             delay = min(delay * 2, 1.0)
 
 
-def _quantize(value: Any, column: str) -> Optional[Decimal]:
+def _quantize(value: Any, column: str) -> Decimal | None:
     if value is None:
         return None
     if isinstance(value, float):

@@ -16,13 +16,16 @@ import dataclasses
 import difflib
 import keyword
 import re
+import types
 import typing
 from datetime import time, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any, Literal, Optional, Union
+from typing import Any, Literal, Union
 
 from .timeutil import parse_clock, parse_duration
 from .values import Ratio, Secret
+
+UNIONS = (Union, types.UnionType)  # `Optional[X]` and `X | None` spell the same type
 
 # --------------------------------------------------------------------------------------------- locating
 
@@ -34,7 +37,7 @@ class _Locator:
     def __init__(self, text: str) -> None:
         self.lines = text.splitlines()
 
-    def line_of(self, path: tuple[Any, ...]) -> Optional[int]:
+    def line_of(self, path: tuple[Any, ...]) -> int | None:
         if not path:
             return None
         head, rest = path[0], path[1:]
@@ -101,7 +104,7 @@ def convert(value: Any, tp: Any, path: tuple[Any, ...], probs: Problems) -> Any:
     """Convert one TOML value to the annotated type; on failure record a problem and return a sentinel."""
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
-    if origin is Union:  # Optional[X]
+    if origin in UNIONS:  # Optional[X], or X | None
         inner = [a for a in args if a is not type(None)]
         return convert(value, inner[0], path, probs)
     if origin is Literal:
@@ -202,7 +205,7 @@ def parse_options(cls: type, table: dict[str, Any], path: tuple[Any, ...], probs
     known: set[str] = set(skip)
     for name, f in fields.items():
         tp = hints[name]
-        is_secret = tp is Secret or (typing.get_origin(tp) is Union and Secret in typing.get_args(tp))
+        is_secret = tp is Secret or (typing.get_origin(tp) in UNIONS and Secret in typing.get_args(tp))
         if is_secret:
             known |= {f"{name}_env", f"{name}_file"}
             env, file = table.get(f"{name}_env"), table.get(f"{name}_file")
@@ -247,7 +250,7 @@ def parse_options(cls: type, table: dict[str, Any], path: tuple[Any, ...], probs
         return BAD
 
 
-def closest(key: str, candidates: list[str]) -> Optional[str]:
+def closest(key: str, candidates: list[str]) -> str | None:
     m = difflib.get_close_matches(key, candidates, n=1, cutoff=0.75)
     return m[0] if m else None
 

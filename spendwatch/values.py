@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Literal
 
 from .errors import SecretMissing
 from .redact import register_secret
@@ -49,8 +49,8 @@ class Secret:
     """A reference to a secret; the value is read only when used and never stored on the object."""
 
     key: str  # config key path, e.g. "sources[0].api_key"
-    env: Optional[str] = None
-    file: Optional[str] = None
+    env: str | None = None
+    file: str | None = None
 
     def describe(self) -> str:
         return f"environment variable {self.env}" if self.env else f"file {self.file}"

@@ -17,7 +17,8 @@ Usage rows whose money came from the provider itself (OpenRouter, LiteLLM) are s
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from .attribution import spend_rows_sql
 from .sqlmatch import match_sql, team_sql

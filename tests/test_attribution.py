@@ -7,7 +7,7 @@ store with a [[gateways]] config; figures read through the `spend`/`chargeback` 
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ from spendwatch.store import Store, Window
 from .conftest import write
 from .importers.conftest import write_csv
 
-UTC = timezone.utc
+UTC = UTC
 NOV1 = datetime(2026, 11, 1, tzinfo=UTC)
 DAYS = 3  # Nov 1..3; the OpenAI bill covers Nov 1 and 2 only (it lags a day)
 BILLED_DAYS = 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC
 from pathlib import Path
 
 import tests.plugins.keyed  # noqa: F401
@@ -38,11 +39,11 @@ def test_status_lists_sources_and_unpriced_models(tmp_path: Path, cli) -> None: 
                               "2026-10-01,openai,gpt-4.1,100,10,1.00,files\n")
     assert cli("--config", "sw.toml", "import", "a.csv", "--format", "canonical").code == 0
     # an unpriced usage row (cost unknown) recorded the way collectors record it
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from spendwatch.store import Store, Window
 
-    t = datetime(2026, 10, 2, tzinfo=timezone.utc)
+    t = datetime(2026, 10, 2, tzinfo=UTC)
     with Store.open(str(tmp_path / "s.duckdb")) as st:
         st.replace_window("openai-prod", "usage", Window(t, t.replace(day=3)), [
             {"ts": t, "provider": "openai", "model": "gpt-9-preview", "input_tokens": 5000, "output_tokens": 700,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -12,7 +12,7 @@ import pytest
 from spendwatch.errors import StoreError, StoreVersionError
 from spendwatch.store import Store, Window
 
-UTC = timezone.utc
+UTC = UTC
 D1 = datetime(2026, 10, 5, tzinfo=UTC)
 
 

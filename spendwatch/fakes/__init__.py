@@ -13,9 +13,10 @@ Used by the tests (conformance suite), `bench/collect.py` and the demo; no netwo
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Iterator, Optional
+from typing import Any
 
 from ._server import FakeProvider, Faults
 from .anthropic import FakeAnthropic
@@ -42,8 +43,8 @@ class Fleet:
     servers: dict[str, FakeProvider]
 
     @classmethod
-    def start(cls, dataset: Dataset, *, providers: Optional[list[str]] = None, now: Optional[datetime] = None,
-              page_buckets: Optional[int] = None, faults: Optional[dict[str, Faults]] = None) -> "Fleet":
+    def start(cls, dataset: Dataset, *, providers: list[str] | None = None, now: datetime | None = None,
+              page_buckets: int | None = None, faults: dict[str, Faults] | None = None) -> Fleet:
         servers: dict[str, FakeProvider] = {}
         try:
             for name in providers or list(PROVIDERS):
@@ -69,7 +70,7 @@ class Fleet:
         for s in self.servers.values():
             s.stop()
 
-    def __enter__(self) -> "Fleet":
+    def __enter__(self) -> Fleet:
         return self
 
     def __exit__(self, *exc: Any) -> None:

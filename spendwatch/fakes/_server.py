@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Optional
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from spendwatch.timeutil import utcnow
@@ -69,8 +69,8 @@ class FakeProvider:
     name = ""
     sdk_prefix = ""   # path the official SDK's base_url ends with (OpenAI "/v1", OpenRouter "/api/v1")
 
-    def __init__(self, dataset: Dataset, *, api_key: str = "test-key-0123456789", now: Optional[datetime] = None,
-                 page_buckets: Optional[int] = None, faults: Optional[Faults] = None) -> None:
+    def __init__(self, dataset: Dataset, *, api_key: str = "test-key-0123456789", now: datetime | None = None,
+                 page_buckets: int | None = None, faults: Faults | None = None) -> None:
         self.dataset = dataset.for_provider(self.name)
         self.api_key = api_key
         self.now = now                      # None: the real clock
@@ -80,12 +80,12 @@ class FakeProvider:
         self.violations: list[str] = []
         self._limited: set[str] = set()
         self._lock = threading.Lock()
-        self._httpd: Optional[ThreadingHTTPServer] = None
-        self._thread: Optional[threading.Thread] = None
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
         self.index()
 
     # --------------------------------------------------------------------------------------- lifecycle
-    def start(self) -> "FakeProvider":
+    def start(self) -> FakeProvider:
         handler = _make_handler(self)
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._httpd.daemon_threads = True
@@ -102,7 +102,7 @@ class FakeProvider:
             self._thread.join(timeout=5)
             self._thread = None
 
-    def __enter__(self) -> "FakeProvider":
+    def __enter__(self) -> FakeProvider:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:
@@ -122,7 +122,7 @@ class FakeProvider:
 
         return self.now or utcnow()
 
-    def truth(self, start: Optional[datetime] = None, end: Optional[datetime] = None) -> dict:
+    def truth(self, start: datetime | None = None, end: datetime | None = None) -> dict:
         return self.dataset.truth(self.name, start, end)
 
     def reset_counters(self) -> None:
@@ -151,7 +151,7 @@ class FakeProvider:
         raise NotImplementedError
 
     # ------------------------------------------------------------------------------------ dispatch
-    def admin_route(self, method: str, path: str, query: Query, body: Any) -> Optional[Reply]:
+    def admin_route(self, method: str, path: str, query: Query, body: Any) -> Reply | None:
         """Admin endpoints (fakes/admin.py mixins: disable keys, block teams, rate limits); None: not one."""
         return None
 
@@ -204,7 +204,7 @@ class FakeProvider:
             return exc.status, {}, self.error_body(exc.status, str(exc))
 
 
-def one(query: Query, name: str, default: Optional[str] = None, *, required: bool = False) -> Optional[str]:
+def one(query: Query, name: str, default: str | None = None, *, required: bool = False) -> str | None:
     values = query.get(name)
     if not values:
         if required:

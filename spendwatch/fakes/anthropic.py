@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, Optional
+from typing import Any
 
 from ..timeutil import floor_to
 from ._server import ApiError, FakeProvider, Query, Reply, int_param, one
@@ -30,7 +30,7 @@ def _iso(t: datetime) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _parse(text: Optional[str], name: str) -> datetime:
+def _parse(text: str | None, name: str) -> datetime:
     try:
         return datetime.fromisoformat(str(text).replace("Z", "+00:00"))
     except ValueError:
@@ -53,7 +53,7 @@ class FakeAnthropic(AnthropicAdmin, FakeProvider):
 
     def index(self) -> None:
         self.by_hour: dict[datetime, list[Any]] = defaultdict(list)
-        self.cost_by_day: dict[datetime, list[tuple[Optional[str], str, Optional[str], Optional[str], str, Decimal]]] = defaultdict(list)
+        self.cost_by_day: dict[datetime, list[tuple[str | None, str, str | None, str | None, str, Decimal]]] = defaultdict(list)
         for c in self.dataset.cells:
             self.by_hour[c.hour].append(c)
             day = c.hour.replace(hour=0)
@@ -77,7 +77,7 @@ class FakeAnthropic(AnthropicAdmin, FakeProvider):
             return self._costs(query)
         raise ApiError(404, f"no route {path}")
 
-    def _page(self, query: Query, width_name: str, limit_hi: int, default: int) -> tuple[list, Optional[str], datetime]:
+    def _page(self, query: Query, width_name: str, limit_hi: int, default: int) -> tuple[list, str | None, datetime]:
         width = WIDTH[width_name]
         limit = int_param(query, "limit", default, 1, limit_hi)
         start = _parse(one(query, "starting_at", required=True), "starting_at")
@@ -106,7 +106,7 @@ class FakeAnthropic(AnthropicAdmin, FakeProvider):
                     key = tuple(getattr(c, GROUPS[g]) if g in GROUPS else None for g in groups)
                     r = agg.get(key)
                     if r is None:
-                        r = agg[key] = self._result(dict(zip(groups, key)))
+                        r = agg[key] = self._result(dict(zip(groups, key, strict=False)))
                     r["uncached_input_tokens"] += c.input_tokens - c.cached_input_tokens - c.cache_write_tokens
                     r["cache_read_input_tokens"] += c.cached_input_tokens
                     r["cache_creation"]["ephemeral_5m_input_tokens"] += c.cache_write_tokens - c.cache_write_1h_tokens

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, Iterable, Optional
+from typing import Any
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
@@ -30,10 +31,10 @@ class Cell:
     provider: str                 # openai | anthropic | openrouter | litellm
     hour: datetime                # UTC hour start
     model: str
-    project_id: Optional[str] = None     # OpenAI project, Anthropic workspace (None = default), LiteLLM team
-    api_key_id: Optional[str] = None
-    user_id: Optional[str] = None
-    service_tier: Optional[str] = None
+    project_id: str | None = None     # OpenAI project, Anthropic workspace (None = default), LiteLLM team
+    api_key_id: str | None = None
+    user_id: str | None = None
+    service_tier: str | None = None
     batch: bool = False
     endpoint: str = "completions"        # OpenAI usage endpoint; OpenRouter upstream provider name
     input_tokens: int = 0                # every prompt token, cache reads and writes included
@@ -55,7 +56,7 @@ class Cell:
 class BilledLine:
     provider: str
     day: datetime                 # UTC midnight
-    project_id: Optional[str]
+    project_id: str | None
     line_item: str
     amount: Decimal
     cost_type: str = "other"      # Anthropic cost_type (web_search, code_execution, …)
@@ -67,11 +68,11 @@ class Dataset:
     lines: list[BilledLine] = field(default_factory=list)
     credits: Decimal = Decimal("1000")   # OpenRouter lifetime credits bought
 
-    def for_provider(self, provider: str) -> "Dataset":
+    def for_provider(self, provider: str) -> Dataset:
         return Dataset([c for c in self.cells if c.provider == provider],
                        [b for b in self.lines if b.provider == provider], self.credits)
 
-    def truth(self, provider: str, start: Optional[datetime] = None, end: Optional[datetime] = None) -> dict:
+    def truth(self, provider: str, start: datetime | None = None, end: datetime | None = None) -> dict:
         """Token sums of the usage and the billed money (usage cost + billed-only lines) in [start, end)."""
         def inside(t: datetime) -> bool:
             return (start is None or t >= start) and (end is None or t < end)
@@ -98,7 +99,7 @@ class Dataset:
                 days[b.day] += b.amount
         return dict(days)
 
-    def shifted(self, delta: timedelta) -> "Dataset":
+    def shifted(self, delta: timedelta) -> Dataset:
         return Dataset([replace(c, hour=c.hour + delta) for c in self.cells],
                        [replace(b, day=b.day + delta) for b in self.lines], self.credits)
 

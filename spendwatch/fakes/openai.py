@@ -15,7 +15,7 @@ import base64
 from collections import defaultdict
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, Optional
+from typing import Any
 
 from ..timeutil import UTC, floor_to
 from ._server import ApiError, FakeProvider, Query, Reply, int_param, one
@@ -51,8 +51,8 @@ def bucket_bounds(start: datetime, end: datetime, width: timedelta, partial_firs
     return out
 
 
-def page_of(buckets: list[tuple[datetime, datetime]], cursor: Optional[str], per_page: int
-            ) -> tuple[list[tuple[datetime, datetime]], Optional[str]]:
+def page_of(buckets: list[tuple[datetime, datetime]], cursor: str | None, per_page: int
+            ) -> tuple[list[tuple[datetime, datetime]], str | None]:
     i = 0
     if cursor:
         at = decode_cursor(cursor)
@@ -70,7 +70,7 @@ class FakeOpenAI(OpenAIAdmin, FakeProvider):
         self.by_hour: dict[tuple[str, datetime], list[Any]] = defaultdict(list)
         for c in self.dataset.cells:
             self.by_hour[(c.endpoint, c.hour)].append(c)
-        self.cost_by_day: dict[datetime, list[tuple[Optional[str], Optional[str], str, Decimal]]] = defaultdict(list)
+        self.cost_by_day: dict[datetime, list[tuple[str | None, str | None, str, Decimal]]] = defaultdict(list)
         for c in self.dataset.cells:
             day = c.hour.replace(hour=0)
             self.cost_by_day[day].append((c.project_id, c.api_key_id, f"{c.model}, input", c.input_cost))
@@ -127,7 +127,7 @@ class FakeOpenAI(OpenAIAdmin, FakeProvider):
                         key = tuple(getattr(c, g) for g in groups)
                         r = agg.get(key)
                         if r is None:
-                            r = agg[key] = self._result(endpoint, dict(zip(groups, key)))
+                            r = agg[key] = self._result(endpoint, dict(zip(groups, key, strict=False)))
                         r["input_tokens"] += c.input_tokens
                         r["num_model_requests"] += c.requests
                         if endpoint == "completions":

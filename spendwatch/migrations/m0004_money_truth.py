@@ -9,11 +9,13 @@ writer with a different config recomputes every day, and a writer without a conf
 The existing rows are computed here with no gateways (today's reconciliation, now also for unpriced rows).
 """
 
+from typing import Any
+
 from . import migration
 
 
 @migration("0004_money_truth")
-def money_truth(conn) -> None:  # type: ignore[no-untyped-def]
+def money_truth(conn: Any) -> None:
     from spendwatch.attribution import MoneyRules, _save_rules, refresh
 
     conn.execute("ALTER TABLE records ADD COLUMN spend_provider VARCHAR")

@@ -7,11 +7,13 @@ change can tell "done" from "not yet" by reading the provider again. `owner` (ho
 working on a planned row, so a later run can tell a crashed owner from a running one.
 """
 
+from typing import Any
+
 from . import migration
 
 
 @migration("0006_actions")
-def actions(conn) -> None:  # type: ignore[no-untyped-def]
+def actions(conn: Any) -> None:
     conn.execute("CREATE SEQUENCE IF NOT EXISTS action_id_seq START 1")
     conn.execute(
         """

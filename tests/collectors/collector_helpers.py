@@ -51,7 +51,7 @@ def totals(store_path: Path | str, provider: str) -> dict[str, Any]:
             f"SELECT {', '.join(f'coalesce(sum({c}), 0)' for c in TOKEN_COLS)} FROM records "
             "WHERE provider = ? AND record_type = 'usage'", [provider]).fetchone()
         cost = st.conn.execute("SELECT coalesce(sum(cost_usd), 0) FROM spend WHERE provider = ?", [provider]).fetchone()[0]
-    out = dict(zip(TOKEN_COLS, (int(v) for v in toks)))
+    out = dict(zip(TOKEN_COLS, (int(v) for v in toks), strict=False))
     out["cost_usd"] = cost
     return out
 

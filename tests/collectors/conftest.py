@@ -3,8 +3,9 @@ fake provider servers on 127.0.0.1 (stopped at teardown)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime, timedelta
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from collector_helpers import DAYS, WAIT_SCALE

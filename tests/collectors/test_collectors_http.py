@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import datetime, timedelta, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -74,7 +75,7 @@ def test_money_is_decimal_and_the_base_url_path_is_kept(server: Scripted) -> Non
 
 def test_retry_after_seconds_and_http_date_are_honoured_but_capped(server: Scripted, monkeypatch: Any) -> None:
     monkeypatch.setenv("SPENDWATCH_HTTP_WAIT_SCALE", "1")
-    later = format_datetime(datetime.now(timezone.utc) + timedelta(seconds=30), usegmt=True)
+    later = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
     server.replies = [(429, {"Retry-After": "7"}, {}), (503, {"Retry-After": later}, {}), (200, {}, {"x": 1})]
     waits: list[float] = []
     with client(server, waits, max_wait=10) as c:
@@ -84,7 +85,7 @@ def test_retry_after_seconds_and_http_date_are_honoured_but_capped(server: Scrip
 
 
 def test_parse_retry_after_forms() -> None:
-    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
     assert parse_retry_after("2", now) == 2
     assert parse_retry_after("Thu, 01 Jan 2026 00:00:05 GMT", now) == 5
     assert parse_retry_after("Wed, 31 Dec 2025 00:00:05 GMT", now) == 0
@@ -98,7 +99,7 @@ def test_5xx_exhaustion_is_retryable_and_backoff_grows_with_jitter(server: Scrip
     with client(server, waits, attempts=4, backoff=1.0) as c, pytest.raises(RetryableSourceError) as exc:
         c.get_json("x")
     assert len(server.seen) == 4 and len(waits) == 3
-    assert all(0 <= w <= cap for w, cap in zip(waits, (1, 2, 4)))
+    assert all(0 <= w <= cap for w, cap in zip(waits, (1, 2, 4), strict=False))
     assert str(exc.value).startswith("acme-openai: GET x: HTTP 500 (boom); gave up after 4 attempts")
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -12,7 +12,7 @@ from spendwatch.config import PriceOverride
 from spendwatch.errors import ConfigError
 from spendwatch.pricing import Pricer
 
-AT = datetime(2026, 11, 1, tzinfo=timezone.utc)
+AT = datetime(2026, 11, 1, tzinfo=UTC)
 
 
 def test_openai_price_uses_cached_rate_and_counts_cached_inside_input() -> None:
@@ -47,7 +47,7 @@ def test_override_wins_first_match_and_is_dated() -> None:
                        since="2026-10-01", until="2026-12-01")]
     p = Pricer(o)
     assert p.price("openai", "gpt-4o-2024-08-06", AT, input_tokens=1_000_000, cached_input_tokens=500_000) == 2
-    before = datetime(2026, 9, 1, tzinfo=timezone.utc)
+    before = datetime(2026, 9, 1, tzinfo=UTC)
     assert p.price("openai", "gpt-4o-2024-08-06", before, input_tokens=1_000_000) == Decimal("2.5")
     assert p.price("anthropic", "gpt-4o-x", AT, input_tokens=1_000_000) is None
 

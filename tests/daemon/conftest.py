@@ -12,8 +12,9 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import Any
 
 import pytest
 from loopserver import LoopServer
@@ -50,7 +51,7 @@ def wait_for(pred: Callable[[], Any], timeout: float, what: str, every: float = 
         time.sleep(every)
 
 
-def spendwatch(config: Path, *args: str, env: Optional[dict[str, str]] = None,
+def spendwatch(config: Path, *args: str, env: dict[str, str] | None = None,
                timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "spendwatch", "--config", str(config), *args],
                           capture_output=True, text=True, env=env or base_env(), timeout=timeout)
@@ -70,10 +71,10 @@ class DaemonProc:
         self.config = tmp / "spendwatch.toml"
         self.config.write_text(config_text)
         self.env = env
-        self.proc: Optional[subprocess.Popen[bytes]] = None
+        self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
 
-    def start(self, *extra: str, journal: bool = False) -> "DaemonProc":
+    def start(self, *extra: str, journal: bool = False) -> DaemonProc:
         """journal=True: set JOURNAL_STREAM to our stderr file's dev:ino, as systemd does for the journal."""
         self.starts += 1
         self.out = open(self.tmp / f"stdout.{self.starts}", "wb")
@@ -162,7 +163,7 @@ class NotifySocket:
         while not self._closed:
             try:
                 self.messages.append(self.sock.recv(65536).decode())
-            except (socket.timeout, BlockingIOError):
+            except (TimeoutError, BlockingIOError):
                 continue
             except OSError:
                 return

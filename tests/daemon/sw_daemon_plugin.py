@@ -14,7 +14,7 @@ import urllib.request
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, Optional
+from typing import Any
 
 from collector import COLLECTORS
 from detectors import DETECTORS
@@ -39,7 +39,7 @@ class LoopbackMinutes(CollectorBase):
         super().__init__(source)
         self.base = source.options.base_url.rstrip("/")
 
-    def plan(self, kind: str, window: Window, now: datetime) -> Optional[Window]:
+    def plan(self, kind: str, window: Window, now: datetime) -> Window | None:
         return window
 
     def fetch(self, kind: str, window: Window) -> list[dict[str, Any]]:

@@ -9,7 +9,7 @@ import socket
 import sys
 import tempfile
 import uuid
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import pytest
 
@@ -230,7 +230,7 @@ def test_heartbeat_pings_the_watchdog_unless_a_job_is_stuck_past_its_kill(tmp_pa
 
 def test_schedule_digest_in_the_configured_zone_and_collect_job_settings(tmp_path):
     import shutil
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     import sw_daemon_plugin  # noqa: F401  (registers the loopback-minutes collector in this process)
     from apscheduler.schedulers.background import BackgroundScheduler
@@ -244,14 +244,14 @@ def test_schedule_digest_in_the_configured_zone_and_collect_job_settings(tmp_pat
             '[daemon]\ntimezone = "Europe/Berlin"\ndigest_at = "08:30"\n')
     d = Daemon(parse_config(text, str(tmp_path / "c.toml")), text, notifier=Notifier({}))
     try:
-        d.scheduler = BackgroundScheduler(timezone=timezone.utc)  # not started: jobs stay pending
-        started = datetime.now(timezone.utc)
+        d.scheduler = BackgroundScheduler(timezone=UTC)  # not started: jobs stay pending
+        started = datetime.now(UTC)
         d._sync_jobs()
         trigger = d.scheduler.get_job("digest").trigger
-        winter = trigger.get_next_fire_time(None, datetime(2026, 1, 15, 12, 0, tzinfo=timezone.utc))
-        summer = trigger.get_next_fire_time(None, datetime(2026, 7, 15, 6, 0, tzinfo=timezone.utc))
-        assert winter.astimezone(timezone.utc) == datetime(2026, 1, 16, 7, 30, tzinfo=timezone.utc)
-        assert summer.astimezone(timezone.utc) == datetime(2026, 7, 15, 6, 30, tzinfo=timezone.utc)
+        winter = trigger.get_next_fire_time(None, datetime(2026, 1, 15, 12, 0, tzinfo=UTC))
+        summer = trigger.get_next_fire_time(None, datetime(2026, 7, 15, 6, 0, tzinfo=UTC))
+        assert winter.astimezone(UTC) == datetime(2026, 1, 16, 7, 30, tzinfo=UTC)
+        assert summer.astimezone(UTC) == datetime(2026, 7, 15, 6, 30, tzinfo=UTC)
         job = d.scheduler.get_job("collect:a")
         assert (job.max_instances, job.coalesce, job.misfire_grace_time) == (1, True, 900)
         assert job.trigger.interval.total_seconds() == 900 and job.trigger.jitter == 30

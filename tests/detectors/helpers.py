@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import contextlib
-from datetime import date, datetime, timedelta, timezone
+from collections.abc import Iterable, Iterator
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Optional
+from typing import Any
 
 from spendwatch.app import parse_config
 from spendwatch.store import Store, Window
 
-UTC = timezone.utc
+UTC = UTC
 D = Decimal
 
 
@@ -68,7 +69,7 @@ def config(text: str = "", store_path: str = "unused.duckdb") -> Any:
     return parse_config(f'[store]\npath = "{store_path}"\n' + text, "test.toml")
 
 
-def run(name: str, path: Path, now: datetime, cfg: Optional[Any] = None, live: bool = False, **opts: Any) -> list[Any]:
+def run(name: str, path: Path, now: datetime, cfg: Any | None = None, live: bool = False, **opts: Any) -> list[Any]:
     """Run detector `name` alone as of `now` on the store at `path` (read-only, as `detect` does), over a
     snapshot like `detect` (or straight on the live views with live=True)."""
     from detectors import DETECTORS

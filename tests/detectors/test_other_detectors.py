@@ -44,7 +44,7 @@ def test_stale_and_failing_sources(tmp_path: Path) -> None:
     with Store.open(str(p)) as store:
         store.replace_window("openai-prod", "usage", Window(at("2026-10-01"), at("2026-10-05")), [],
                              advance_to=at("2026-10-05"))
-        for i in range(3):
+        for _i in range(3):
             store.mark_attempt("openai-prod", "usage", ok=False, error="HTTP 503 from api.openai.com", at=at("2026-10-06"))
         store.replace_window("other", "usage", Window(at("2026-10-01"), at("2026-10-02")), [], advance_to=at("2026-10-02"))
     cfg = config(SOURCE)

@@ -7,16 +7,17 @@ import csv
 import gzip
 import json
 import os
+from collections.abc import Iterable
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any
 
 import pytest
 
 from spendwatch.store import Store
 
 
-def write_csv(path: Path, rows: list[dict[str, Any]], columns: Optional[list[str]] = None) -> Path:
+def write_csv(path: Path, rows: list[dict[str, Any]], columns: list[str] | None = None) -> Path:
     columns = columns or list(rows[0])
     opener = gzip.open if str(path).endswith(".gz") else open
     with opener(path, "wt", newline="") as fh:  # type: ignore[operator]
@@ -54,17 +55,17 @@ class Importer:
     def __init__(self, path: str) -> None:
         self.path = path
 
-    def __call__(self, fmt: str, file: Any, source: Optional[str] = None) -> list[Any]:
+    def __call__(self, fmt: str, file: Any, source: str | None = None) -> list[Any]:
         from collector import FORMATS
 
         with Store.open(self.path) as st:
             return FORMATS.get(fmt)().import_file(st, str(file), source=source)
 
-    def query(self, sql: str, params: Optional[list[Any]] = None) -> list[tuple[Any, ...]]:
+    def query(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
         with Store.open(self.path) as st:
             return st.conn.execute(sql, params or []).fetchall()
 
-    def one(self, sql: str, params: Optional[list[Any]] = None) -> tuple[Any, ...]:
+    def one(self, sql: str, params: list[Any] | None = None) -> tuple[Any, ...]:
         return self.query(sql, params)[0]
 
     def snapshot(self) -> list[tuple[Any, ...]]:

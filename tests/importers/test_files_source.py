@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -26,7 +26,7 @@ def test_inbox_imports_each_file_once_and_skips_a_corrupt_one(tmp_path):
     cfg = tmp_path / "spendwatch.toml"
     cfg.write_text('[store]\npath = "spend.duckdb"\n\n[[sources]]\nname = "llm-logs"\ntype = "files"\n'
                    'path = "inbox/*"\nformat = "litellm"\n')
-    day = lambda d: datetime(2026, 11, d, tzinfo=timezone.utc)  # noqa: E731
+    day = lambda d: datetime(2026, 11, d, tzinfo=UTC)  # noqa: E731
     a, b, d = spend_logs(day(1), hours=4), spend_logs(day(2), hours=4), spend_logs(day(3), hours=2)
     write_csv(inbox / "a.csv", a, COLUMNS)
     write_jsonl(inbox / "b.jsonl", b)

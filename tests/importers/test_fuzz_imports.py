@@ -25,9 +25,10 @@ import io
 import json
 import os
 import random
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 import pytest
 
@@ -60,7 +61,7 @@ def litellm_rows() -> list[dict[str, Any]]:
              "call_type": "acompletion", "end_user": "c1"} for i in range(1, 5)]
 
 
-def _csv_text(rows: list[dict[str, Any]], columns: Optional[list[str]] = None) -> str:
+def _csv_text(rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:
     columns = columns or list(rows[0])
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
@@ -71,7 +72,7 @@ def _csv_text(rows: list[dict[str, Any]], columns: Optional[list[str]] = None) -
 
 
 # (format, container) -> the valid rows and their column order
-SOURCES: dict[tuple[str, str], Callable[[], tuple[list[dict[str, Any]], Optional[list[str]]]]] = {
+SOURCES: dict[tuple[str, str], Callable[[], tuple[list[dict[str, Any]], list[str] | None]]] = {
     ("canonical", "csv"): lambda: (canonical_rows(), None),
     ("canonical", "parquet"): lambda: (canonical_rows(), None),
     ("litellm", "csv"): lambda: (litellm_rows(), None),

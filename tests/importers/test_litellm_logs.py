@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -38,7 +38,7 @@ def spend_logs(start: datetime, hours: int, per_hour: int = 3, spend_scale: str 
     return rows
 
 
-NOV1 = datetime(2026, 11, 1, tzinfo=timezone.utc)
+NOV1 = datetime(2026, 11, 1, tzinfo=UTC)
 
 
 def test_csv_exact_totals_and_mapping(imp, tmp_path):

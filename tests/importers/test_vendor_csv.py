@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -12,7 +12,7 @@ from spendwatch.errors import InputFileError
 from .conftest import write_csv
 
 DAY = 86400
-NOV1 = int(datetime(2026, 11, 1, tzinfo=timezone.utc).timestamp())
+NOV1 = int(datetime(2026, 11, 1, tzinfo=UTC).timestamp())
 
 
 def openai_rows(days=(0,), project="proj_a", scale=1):
@@ -30,8 +30,8 @@ def openai_rows(days=(0,), project="proj_a", scale=1):
 def test_openai_costs_exact(imp, tmp_path):
     [res] = imp("openai-costs-csv", write_csv(tmp_path / "costs.csv", openai_rows(days=(0, 1))))
     assert (res.rows, res.cost_usd) == (8, 2 * Decimal("1.655956"))
-    assert res.window.start == datetime(2026, 11, 1, tzinfo=timezone.utc)
-    assert res.window.end == datetime(2026, 11, 3, tzinfo=timezone.utc)
+    assert res.window.start == datetime(2026, 11, 1, tzinfo=UTC)
+    assert res.window.end == datetime(2026, 11, 3, tzinfo=UTC)
     assert imp.query("SELECT model, covers_usage, provider, account_id, project_id, currency, granularity FROM records "
                      "WHERE ts = '2026-11-01' ORDER BY cost_usd") == [
         ("gpt-4.1-mini", True, "openai", "org-1", "proj_a", "USD", "day"),

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, Optional
+from typing import Any
 
 from collector import COLLECTORS
 from spendwatch.contracts import CollectorBase
@@ -28,7 +28,7 @@ class ExampleFlat(CollectorBase):
     kinds = ("usage",)
     default_lookback = "2d"
 
-    def plan(self, kind: str, window: Window, now: datetime) -> Optional[Window]:
+    def plan(self, kind: str, window: Window, now: datetime) -> Window | None:
         """Whole UTC days only: the provider bills by day."""
         start, end = day_start(window.start), day_start(window.end)
         return Window(start, end) if end > start else None

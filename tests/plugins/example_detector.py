@@ -27,10 +27,10 @@ class ExampleDailyCap(DetectorBase):
         cap_usd: Decimal = Decimal("100")
         days: int = 7
 
-    def horizon(self, options: "ExampleDailyCap.Options") -> timedelta:
+    def horizon(self, options: ExampleDailyCap.Options) -> timedelta:
         return timedelta(days=options.days + 1)
 
-    def run(self, history: History, config: Config, options: "ExampleDailyCap.Options",
+    def run(self, history: History, config: Config, options: ExampleDailyCap.Options,
             now: datetime) -> list[Finding]:
         since = (now - timedelta(days=options.days)).date()
         rows = history.conn.execute(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 from collector import COLLECTORS
 from spendwatch.contracts import CollectorBase
@@ -17,7 +16,7 @@ class KeyedCollector(CollectorBase):
         api_key: Secret
         base_url: str = "http://127.0.0.1:9"
         page_size: int = 100
-        note: Optional[str] = None
+        note: str | None = None
 
     kinds = ("usage",)
     default_lookback = "1d"

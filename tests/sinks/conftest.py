@@ -14,10 +14,11 @@ import ssl
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -223,7 +224,7 @@ class Mail:
     rcpt_tos: list[str]
     data: bytes
     tls: bool
-    auth: Optional[tuple[str, str, str]]  # mechanism, login, password
+    auth: tuple[str, str, str] | None  # mechanism, login, password
 
     def message(self) -> Any:
         from email import message_from_bytes
@@ -275,7 +276,7 @@ def tls_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return cert, key
 
 
-def start_smtp(*, tls: Optional[tuple[Path, Path]] = None, mode: str = "none") -> tuple[SMTPServer, Any]:
+def start_smtp(*, tls: tuple[Path, Path] | None = None, mode: str = "none") -> tuple[SMTPServer, Any]:
     """mode: none (plain), starttls (STARTTLS required, AUTH LOGIN over TLS), ssl (implicit TLS + AUTH)."""
     from aiosmtpd.controller import Controller
     from aiosmtpd.smtp import AuthResult, LoginPassword

@@ -7,9 +7,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Iterator
+from typing import Any
 
 from detectors import DETECTORS
 from spendwatch.contracts import DetectorBase

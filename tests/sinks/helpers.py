@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -12,8 +12,8 @@ from spendwatch.app import load_config
 from spendwatch.config import Config
 from spendwatch.findings import Finding
 
-T0 = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)
-MONTH = (datetime(2026, 11, 1, tzinfo=timezone.utc), datetime(2026, 12, 1, tzinfo=timezone.utc))
+T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+MONTH = (datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC))
 
 FAST = 'timeout = "1s"\nretries = 0\nretry_wait = "1s"\n'
 
@@ -91,7 +91,7 @@ def budget(step: int = 2, severity: str = "warning", observed: str = "4120.50") 
 
 
 def spike(model: str = "gpt-4o", severity: str = "warning", observed: str = "812.40") -> Finding:
-    day = datetime(2026, 11, 19, tzinfo=timezone.utc)
+    day = datetime(2026, 11, 19, tzinfo=UTC)
     return Finding("spike", severity, {"provider": "openai", "model": model}, day, day.replace(day=20),
                    f"OpenAI spend on {model} was ${observed} on Thursday 19 November, 6.8× the usual $120.00",
                    observed=Decimal(observed), expected=Decimal("120.00"), threshold=Decimal("300.00"))

@@ -3,7 +3,7 @@ Slack bot uploads the chart with files_upload_v2; incoming webhook and webhook g
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,7 @@ from spendwatch.store import Store, Window
 from .conftest import SlackServer, SMTPServer, WebhookServer
 from .helpers import EMAIL_PLAIN, SLACK_BOT, SLACK_HOOK, WEBHOOK, budget, write_config
 
-NOW = datetime(2026, 11, 26, 8, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
 FIRST = date(2026, 10, 22)
 ALLOCATION = """
 [[allocation]]
@@ -31,7 +31,7 @@ def rows() -> list[dict[str, Any]]:
     out = []
     for i in range(35):
         day = FIRST + timedelta(days=i)
-        ts = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+        ts = datetime(day.year, day.month, day.day, tzinfo=UTC)
         out.append(dict(ts=ts, provider="openai", model="gpt-4.1", project_id="proj_search",
                         cost_usd=Decimal(60 + i), granularity="day"))
         out.append(dict(ts=ts, provider="openai", model="gpt-4.1-mini", project_id="proj_batch",
@@ -46,10 +46,10 @@ def prepare(tmp_path: Path, sinks: str) -> Any:
 
     _, cfg = write_config(tmp_path, sinks, extra=ALLOCATION)
     with Store.open(cfg.store.path, allocation=cfg.allocation) as s:
-        s.replace_window("test", "usage", Window(datetime(2026, 10, 22, tzinfo=timezone.utc), NOW), rows())
+        s.replace_window("test", "usage", Window(datetime(2026, 10, 22, tzinfo=UTC), NOW), rows())
         with s.transaction() as conn:
             record_findings(conn, [budget(step=3, severity="critical", observed="5210.37")],
-                            datetime(2026, 11, 24, 9, 0, tzinfo=timezone.utc))
+                            datetime(2026, 11, 24, 9, 0, tzinfo=UTC))
     return cfg
 
 
@@ -165,7 +165,7 @@ def test_yesterday_is_decided_in_daemon_timezone(tmp_path: Path) -> None:
 
     cfg = prepare(tmp_path, "")
     cfg = replace(cfg, daemon=replace(cfg.daemon, timezone="America/Los_Angeles"))
-    at = datetime(2026, 11, 26, 6, 0, tzinfo=timezone.utc)  # 22:00 on 25 Nov in Los Angeles
+    at = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)  # 22:00 on 25 Nov in Los Angeles
     d = run_digest(cfg, at, send=False, chart=False).digest
     assert d.day == date(2026, 11, 24)
     assert d.total == Decimal(93) + Decimal(40) + Decimal("25.50")  # gpt-4.1 on day 33 is $93

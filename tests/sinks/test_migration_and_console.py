@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -20,7 +20,7 @@ from .helpers import budget, spike
 def test_0002_copies_existing_deliveries(tmp_path: Path) -> None:
     conn = duckdb.connect(str(tmp_path / "old.duckdb"))
     initial(conn)
-    t = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    t = datetime(2026, 11, 1, tzinfo=UTC)
     conn.execute("INSERT INTO alert_log (alert_id, detector, key, severity, step, state, first_seen, last_seen) "
                  "VALUES ('a1', 'budget', 'a1', 'critical', 3, 'open', ?, ?)", [t, t])
     conn.execute("INSERT INTO alert_deliveries VALUES ('a1', 'slack', 3, 2, NULL, ?, ?), "

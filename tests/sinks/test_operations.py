@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import contextlib
 import json
-from datetime import datetime, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -77,11 +78,11 @@ def test_a_detector_that_raises_is_reported_and_the_others_still_run(tmp_path: P
 
     register_secret("sk-supersecret1234567890")
     cfg = prepare(tmp_path, "")
-    now = datetime(2026, 11, 26, 8, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
     with broken(), Store.open(cfg.store.path, read_only=True) as store:
         found = run_detectors(store, cfg, now)
-        replayed = backtest(store, cfg, datetime(2026, 11, 25, tzinfo=timezone.utc), now,
-                            datetime(2026, 11, 25, 1, tzinfo=timezone.utc) - datetime(2026, 11, 25, tzinfo=timezone.utc))
+        replayed = backtest(store, cfg, datetime(2026, 11, 25, tzinfo=UTC), now,
+                            datetime(2026, 11, 25, 1, tzinfo=UTC) - datetime(2026, 11, 25, tzinfo=UTC))
     errors = [f for f in found if f.detector == "detector_error"]
     assert [(f.scope, f.severity) for f in errors] == [({"detector": "test_broken"}, "warning")]
     assert errors[0].message.startswith("Detector test_broken failed: ZeroDivisionError: division by zero in ")
