@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from .config import Config, SourceConfig
@@ -240,7 +240,3 @@ def _progress_printer() -> Callable[[str, int, int], None]:
         sys.stderr.flush()
 
     return show
-
-
-def default_window(now: datetime, lookback: timedelta) -> Window:
-    return Window(now - lookback, now)
