@@ -297,7 +297,9 @@ def alerts(r: Reader, now: datetime) -> Alerts:
         f"SELECT {ALERT_COLUMNS} FROM alerts WHERE state <> 'open' AND coalesce(resolved_at, last_seen) >= ? "
         "ORDER BY coalesce(resolved_at, last_seen) DESC, alert_id LIMIT 200",
         [now - timedelta(days=RECENT_ALERT_DAYS)])]
-    has_actions = bool(r.rows("SELECT count(*) FROM duckdb_views() WHERE view_name = 'actions'")[0][0])
+    # the guardrails' view exists in every migrated store; the section shows once an action was recorded
+    has_actions = bool(r.rows("SELECT count(*) FROM duckdb_views() WHERE view_name = 'actions'")[0][0]) and bool(
+        r.rows("SELECT count(*) FROM actions")[0][0])
     cols: list[str] = []
     acts: list[tuple[Any, ...]] = []
     if has_actions:

@@ -274,9 +274,10 @@ def test_alerts_page_shows_guardrail_actions_when_the_view_exists(demo_dir: Path
     shutil.copy(demo_dir / "spend.duckdb", store)
     with Store.open(str(store), allocation=demo_config.allocation) as s:
         alert_id = s.conn.execute("SELECT alert_id FROM alerts WHERE detector = 'budget' LIMIT 1").fetchone()[0]
-        s.conn.execute(f"""CREATE VIEW actions AS SELECT 1 AS id, 'disable_key' AS action, '{alert_id}' AS alert_id,
-                           'openai' AS provider, 'key_search_a1' AS target, 'dry-run' AS mode, 'planned' AS state,
-                           TIMESTAMPTZ '2026-11-28 10:00:00+00' AS requested_at, NULL AS done_at, NULL AS error""")
+        s.conn.execute("""INSERT INTO actions_log (rule, action, alert_id, episode, provider, target_kind, target,
+                                                   mode, state, requested_at)
+                          VALUES ('stop', 'disable_key', ?, 1, 'openai', 'api_key_id', 'key_search_a1', 'dry-run',
+                                  'planned', TIMESTAMPTZ '2026-11-28 10:00:00+00')""", [alert_id])
     cfg = replace(demo_config, store=replace(demo_config.store, path=str(store)))
     s2 = Served(cfg)
     try:
@@ -287,5 +288,5 @@ def test_alerts_page_shows_guardrail_actions_when_the_view_exists(demo_dir: Path
     assert plain.status_code == 200
     assert 'id="actions-table"' in page
     assert "disable_key key_search_a1: planned (dry-run)" in page
-    # and without the view (the demo store), no actions column at all
+    # and with no action recorded (the demo store), no actions column at all
     assert "Guardrail actions" not in served.get("/alerts").text
