@@ -373,13 +373,19 @@ SELECT rid, NULL, NULL, NULL, NULL, hidden_by FROM hidden
 
 
 # ----------------------------------------------------------------------------------------------- reading
+# A row beyond the import bound (docs/input-limits.md: |cost| < 1e15 USD), which only an older version could
+# have stored, shows its cost as unknown (NULL) instead of overflowing every reader's sums.
+GUARDED_SPEND_COST = ("(CASE WHEN abs(coalesce(spend_cost, cost_usd)) < CAST('1000000000000000' AS DECIMAL(38, 10)) "
+                      "THEN coalesce(spend_cost, cost_usd) END)")
+
+
 def spend_rows_sql(dimensions: Iterable[str], tokens: Iterable[str], records: str = "records") -> str:
     """The rows of `spend` before allocation: a projection of `records` (or of a slice of it, a parenthesised
     relation: detectors read only the days they need) and its materialised columns."""
     cols = ["coalesce(spend_provider, provider) AS provider" if d == "provider" else d for d in dimensions]
     return f"""
     SELECT ts, period_end, granularity, {", ".join(cols)}, {", ".join(tokens)},
-           coalesce(spend_cost, cost_usd) AS cost_usd, coalesce(spend_basis, cost_basis) AS cost_basis,
+           {GUARDED_SPEND_COST} AS cost_usd, coalesce(spend_basis, cost_basis) AS cost_basis,
            tags, record_type, currency, via
     FROM {records} WHERE hidden_by IS NULL"""
 
