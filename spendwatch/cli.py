@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from .output import output_option
+from .output import instant_option, output_option
 
 QUIET_COMMANDS = {"sql", "report", "status", "check-config", "actions"}  # read-only: nothing to log, so skip the setup
 
@@ -97,15 +97,6 @@ def _debug(ctx: click.Context) -> bool:
     return bool(obj and obj.debug)
 
 
-def _instant(_ctx: Any, _param: Any, value: str | None) -> Any:
-    if value is None:
-        return None
-    from .timeutil import parse_instant
-
-    try:
-        return parse_instant(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
 
 
 @click.group(cls=SpendwatchGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -193,8 +184,8 @@ def import_(obj: Ctx, files: tuple[str, ...], fmt: str, source: str | None) -> N
 # --------------------------------------------------------------------------------------------- collect
 @main.command()
 @click.option("--source", "sources", multiple=True, metavar="NAME", help="Only this source (repeatable).")
-@click.option("--since", callback=_instant, metavar="T", help="Backfill from T (inclusive), per UTC day.")
-@click.option("--until", callback=_instant, metavar="T", help="Up to T (exclusive); default now.")
+@click.option("--since", callback=instant_option, metavar="T", help="Backfill from T (inclusive), per UTC day.")
+@click.option("--until", callback=instant_option, metavar="T", help="Up to T (exclusive); default now.")
 @click.pass_obj
 def collect(obj: Ctx, sources: tuple[str, ...], since: Any, until: Any) -> None:
     """One collection pass now: pull each source's revision window (or backfill with --since)."""
@@ -218,7 +209,7 @@ def collect(obj: Ctx, sources: tuple[str, ...], since: Any, until: Any) -> None:
 
 # ---------------------------------------------------------------------------------------------- detect
 @main.command()
-@click.option("--at", callback=_instant, metavar="T", help="Judge as of T (default now).")
+@click.option("--at", callback=instant_option, metavar="T", help="Judge as of T (default now).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of findings.")
 @click.option("--no-send", is_flag=True, help="Only print; do not deliver alerts to sinks.")
 @click.pass_obj
@@ -248,7 +239,7 @@ def detect(obj: Ctx, at: Any, as_json: bool, no_send: bool) -> None:
 
 @main.command()
 @click.option("--send", is_flag=True, help="Deliver it to every sink with `digest` on (else only print it).")
-@click.option("--at", callback=_instant, metavar="T", help="As of T (default now): the digest covers the day before.")
+@click.option("--at", callback=instant_option, metavar="T", help="As of T (default now): the digest covers the day before.")
 @click.option("--chart", "chart_path", metavar="PATH", type=click.Path(dir_okay=False),
               help="Also write the 30-day PNG chart to PATH.")
 @click.option("--force", is_flag=True, help="With --send: send again to sinks that already had this day's digest.")
@@ -277,8 +268,8 @@ def digest(obj: Ctx, send: bool, at: Any, chart_path: str | None, force: bool) -
 
 
 @main.command()
-@click.option("--since", callback=_instant, required=True, metavar="T", help="First step starts here.")
-@click.option("--until", callback=_instant, required=True, metavar="T", help="Last step ends here (exclusive).")
+@click.option("--since", callback=instant_option, required=True, metavar="T", help="First step starts here.")
+@click.option("--until", callback=instant_option, required=True, metavar="T", help="Last step ends here (exclusive).")
 @click.option("--step", type=click.Choice(["1h", "1d"]), default="1d", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="JSON array of findings, each with `at`.")
 @click.pass_obj

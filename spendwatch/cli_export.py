@@ -10,16 +10,7 @@ from typing import Any
 
 import click
 
-
-def _instant(_ctx: Any, _param: Any, value: str | None) -> Any:
-    if value is None:
-        return None
-    from .timeutil import parse_instant
-
-    try:
-        return parse_instant(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
+from .output import instant_option
 
 
 def _duration(_ctx: Any, _param: Any, value: str | None) -> Any:
@@ -41,8 +32,8 @@ def _mb(n: int | None) -> str:
 @click.option("--format", "fmt", required=True, type=click.Choice(["focus", "parquet", "csv"]),
               help="focus: FOCUS 1.2 cost rows (Parquet, or CSV if --out ends in .csv); parquet: a Hive-partitioned "
                    "directory month=YYYY-MM/provider=NAME, updated incrementally; csv: one file, every spend column.")
-@click.option("--since", callback=_instant, metavar="T", help="Rows from T (inclusive; parquet: its whole month).")
-@click.option("--until", callback=_instant, metavar="T", help="Rows before T (exclusive; parquet: its whole month).")
+@click.option("--since", callback=instant_option, metavar="T", help="Rows from T (inclusive; parquet: its whole month).")
+@click.option("--until", callback=instant_option, metavar="T", help="Rows before T (exclusive; parquet: its whole month).")
 @click.option("--out", "out", required=True, metavar="PATH", help="File (focus, csv) or directory (parquet) to write.")
 @click.pass_obj
 def export_cmd(obj: Any, fmt: str, since: Any, until: Any, out: str) -> None:
@@ -76,7 +67,7 @@ def export_cmd(obj: Any, fmt: str, since: Any, until: Any, out: str) -> None:
 @click.option("--keep", callback=_duration, metavar="DURATION",
               help='Keep request rows this recent (default: [store] keep_requests, e.g. "30d").')
 @click.option("--no-rewrite", is_flag=True, help="Only roll up; do not rewrite the file to give space back.")
-@click.option("--now", callback=_instant, metavar="T", hidden=True, help="Pretend it is T (tests, benchmarks).")
+@click.option("--now", callback=instant_option, metavar="T", hidden=True, help="Pretend it is T (tests, benchmarks).")
 @click.pass_obj
 def compact_cmd(obj: Any, keep: Any, no_rewrite: bool, now: Any) -> None:
     """Roll request rows older than keep_requests into exact hourly cells and shrink the store file."""

@@ -92,3 +92,15 @@ def _is_num(s: str) -> bool:
 def output_option(default: str = "table") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     return click.option("--format", "fmt", type=click.Choice(FORMATS), default=default, show_default=True,
                         help="Output format: aligned table, CSV with a header row, or a JSON array of objects.")
+
+
+def instant_option(_ctx: Any, _param: Any, value: str | None) -> Any:
+    """click callback for --at/--since/--until: a UTC instant, or a usage error naming the option."""
+    if value is None:
+        return None
+    from .timeutil import parse_instant
+
+    try:
+        return parse_instant(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
