@@ -44,6 +44,10 @@ __all__ = ["AllocationRule", "BudgetConfig", "Config", "DaemonConfig", "Detector
            "SinkConfig", "SourceConfig", "StoreConfig", "find_config_path", "load_config", "minimal_config",
            "parse_config"]
 
+# The grace must end well before systemd's TimeoutStopSec (deploy/spendwatch.service: 30s) would SIGKILL the
+# daemon itself; a longer one is refused so a typo ("5m" for "5s") cannot turn a restart into a hang.
+MAX_STOP_GRACE = timedelta(minutes=10)
+
 SECTIONS = ("store", "sources", "budgets", "allocation", "sinks", "daemon", "detectors", "prices", "gateways", "web", "actions")
 
 
@@ -107,6 +111,9 @@ def parse_config(text: str, path: str, plugins: Plugins) -> Config:
             parse_listen(daemon.metrics_listen)
         except ValueError as exc:
             probs.add(("daemon", "metrics_listen"), str(exc))
+    if daemon is not BAD and not timedelta(0) < daemon.stop_grace <= MAX_STOP_GRACE:
+        probs.add(("daemon", "stop_grace"), f"must be more than 0s and at most {MAX_STOP_GRACE.total_seconds():g}s "
+                  "(keep it under the service's TimeoutStopSec)")
     tz = daemon_raw.get("timezone") if isinstance(daemon_raw, dict) else None
     if isinstance(tz, str):
         from zoneinfo import ZoneInfo

@@ -99,6 +99,7 @@ class DaemonConfig:
     metrics_listen: str | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     job_timeout: timedelta = timedelta(minutes=15)  # a daemon job (collect, digest) running longer is stopped
+    stop_grace: timedelta = timedelta(seconds=5)  # after SIGTERM, running jobs may finish this long before they are abandoned
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,6 @@ from .supervisor import Running, Supervisor
 
 log = logging.getLogger("spendwatch.daemon")
 
-STOP_GRACE = 5.0  # seconds a running job may take to finish after SIGTERM before it is abandoned
 HOUSEKEEPING_EVERY = timedelta(hours=1)
 BACKOFF_CAP = timedelta(hours=6)
 CHECK_TIMEOUT_EXTRA = 60.0  # the startup check may wait lock_timeout for the store, plus this
@@ -180,14 +179,18 @@ class Daemon:
                 self.reload()
         return self._finish()
 
+    def _stop_grace(self) -> float:
+        """[daemon] stop_grace of the config in force (a reload may have changed it)."""
+        return self.config.daemon.stop_grace.total_seconds()
+
     def _finish(self) -> int:
         self.notifier.notify(STOPPING=1, STATUS="stopping")
         busy = self.workers.labels()
-        log.info("event=stopping running=%s grace=%gs", ",".join(busy) or "-", STOP_GRACE)
+        log.info("event=stopping running=%s grace=%gs", ",".join(busy) or "-", self._stop_grace())
         if self.workers.stop_deadline is None:
-            self.workers.stop_deadline = time.monotonic() + STOP_GRACE
+            self.workers.stop_deadline = time.monotonic() + self._stop_grace()
         if self.scheduler is not None:
-            self.scheduler.shutdown(wait=True)  # job threads end by STOP_GRACE + KILL_GRACE at the latest
+            self.scheduler.shutdown(wait=True)  # job threads end by the stop grace + KILL_GRACE at the latest
         log.info("event=stopped")
         return 0
 
@@ -197,7 +200,7 @@ class Daemon:
             if self._stop_requested and signum == signal.SIGINT:
                 self.workers.stop_deadline = time.monotonic()  # second Ctrl-C: abandon running jobs now
             elif self.workers.stop_deadline is None:
-                self.workers.stop_deadline = time.monotonic() + STOP_GRACE  # the grace starts at the signal
+                self.workers.stop_deadline = time.monotonic() + self._stop_grace()  # the grace starts at the signal
             self._stop_requested = True
 
         def reload(_signum: int, _frame: Any) -> None:

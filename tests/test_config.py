@@ -160,3 +160,11 @@ def test_invalid_toml_names_the_line(tmp_path: Path, cli) -> None:  # type: igno
 def test_check_config_validates_metrics_listen(value: str) -> None:
     got = problems(f"[daemon]\nmetrics_listen = \"{value}\"\n")
     assert got == [f'sw.toml:2: daemon.metrics_listen: not HOST:PORT ("{value}"); e.g. "127.0.0.1:9464"']
+
+
+@pytest.mark.parametrize("value", ["11m", "1h"])
+def test_stop_grace_is_bounded(value: str) -> None:
+    got = problems(f"[daemon]\nstop_grace = \"{value}\"\n")
+    assert got == ["sw.toml:2: daemon.stop_grace: must be more than 0s and at most 600s (keep it under the service's TimeoutStopSec)"]
+    assert problems('[daemon]\nstop_grace = "0s"\n')[0].startswith('sw.toml:2: daemon.stop_grace: not a duration ("0s")')
+    assert parse_config('[daemon]\nstop_grace = "10m"\n', "sw.toml").daemon.stop_grace.total_seconds() == 600
