@@ -61,3 +61,38 @@ def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return path
+
+
+def built_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Any) -> Path:
+    """A directory `build(path)` fills once per test run and every xdist worker then shares read-only.
+
+    pytest-xdist's documented recipe for an expensive session fixture: the workers' temp dirs share a
+    parent; the first worker builds under an exclusive lock there, the others wait and reuse it. A build
+    that fails leaves no marker, so the next worker tries again (and fails with the same message)."""
+    import fcntl
+    import shutil
+
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent
+    target = root / name
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (target / ".built").exists():
+            shutil.rmtree(target, ignore_errors=True)
+            target.mkdir()
+            build(target)
+            (target / ".built").touch()
+    return target
+
+
+def demo_with_alerts(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`spendwatch demo`'s directory plus one `spendwatch detect`, so the alert log has open alerts with
+    deliveries; built once per run (about 20 s) for every test that only reads it (web, analyst)."""
+    def build(base: Path) -> None:
+        r = run_cli("demo", "--dir", "d", cwd=base, timeout=300)
+        assert r.code == 0, r
+        d = run_cli("--config", "d/spendwatch.toml", "detect", cwd=base, timeout=120)
+        assert d.code == 0, d
+
+    return built_once(tmp_path_factory, "demo-with-alerts", build) / "d"

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from ..conftest import run_cli, write
+from ..conftest import demo_with_alerts, write
 
 CONFIG = """[store]
 path = "s.duckdb"
@@ -60,8 +60,6 @@ def request_rows(n: int, seed: int = 7) -> str:
 
 @pytest.fixture(scope="session")
 def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """`spendwatch demo` once for the session: the store the FOCUS acceptance test exports."""
-    d = tmp_path_factory.mktemp("demo")
-    r = run_cli("demo", "--dir", str(d / "demo"), cwd=d, timeout=600)
-    assert r.code == 0, r
-    return d / "demo"
+    """`spendwatch demo`'s store (with its alerts), built once per run and shared read-only: the FOCUS
+    acceptance test exports it, the findings frame reads it."""
+    return demo_with_alerts(tmp_path_factory)

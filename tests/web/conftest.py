@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from ..conftest import run_cli
+from ..conftest import demo_with_alerts, run_cli
 
 CHROMIUM = os.environ.get("SPENDWATCH_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -21,13 +21,9 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 
 @pytest.fixture(scope="session")
 def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """`spendwatch demo`'s store, plus `spendwatch detect` so the alert log has open alerts with deliveries."""
-    base = tmp_path_factory.mktemp("webdemo")
-    r = run_cli("demo", "--dir", "d", cwd=base, timeout=300)
-    assert r.code == 0, r
-    d = run_cli("--config", "d/spendwatch.toml", "detect", cwd=base, timeout=120)
-    assert d.code == 0, d
-    return base / "d"
+    """`spendwatch demo`'s store, plus `spendwatch detect` so the alert log has open alerts with deliveries
+    (built once per run, shared read-only; a test that writes works on a copy)."""
+    return demo_with_alerts(tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
