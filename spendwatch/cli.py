@@ -46,11 +46,12 @@ class Ctx:
             self._config = load_config(path).with_store(self.store_path)
         return self._config
 
-    def reader(self) -> Any:
+    def reader(self, *, lean: bool = False) -> Any:
+        """`lean`: plain SQL only (spendwatch.engine), for `sql`'s start-up time."""
         from .store import Store
 
         cfg = self.config(required=False)
-        return Store.open_for(cfg, read_only=True)
+        return Store.open_for(cfg, read_only=True, lean=lean)
 
     def writer(self) -> Any:
         from .store import Store
@@ -126,14 +127,14 @@ def main(ctx: click.Context, config_path: str | None, store_path: str | None, de
 @click.pass_obj
 def sql(obj: Ctx, query: str, fmt: str) -> None:
     """Run a read-only SQL QUERY on the store (views: spend, daily_spend, chargeback, alerts)."""
-    import duckdb
-
+    from .engine import duckdb_module
     from .errors import SpendwatchError
     from .output import render
     from .sqlguard import check_read_only, check_text, fence
 
     check_text(query)
-    with obj.reader() as store:
+    with obj.reader(lean=True) as store:
+        duckdb = duckdb_module(lean=True)  # whatever opened the store: its Error is duckdb.Error
         check_read_only(query, store.conn)  # parsed by the store's connection: no second DuckDB instance
         fence(store.conn)
         try:
