@@ -17,7 +17,6 @@ from typing import Any
 import click
 
 from .csvsafe import neutralise
-from .findings import money_str
 
 FORMATS = ("table", "csv", "json")
 
@@ -27,6 +26,8 @@ def cell(value: Any) -> Any:
     if value is None or isinstance(value, (bool, int, str)):
         return value
     if isinstance(value, Decimal):
+        from .findings import money_str  # on first use: findings' dataclasses cost CLI start-up (issue 12)
+
         return money_str(value)
     if isinstance(value, datetime):
         return value.isoformat().replace("+00:00", "Z")
