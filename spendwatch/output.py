@@ -6,7 +6,6 @@ decimal strings"), trimmed to at least two places everywhere.
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from collections.abc import Callable, Sequence
@@ -58,6 +57,8 @@ def render(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str, *,
     if fmt == "json":
         return json.dumps([dict(zip(columns, (cell(v) for v in r), strict=False)) for r in rows], indent=2) + "\n"
     if fmt == "csv":
+        import csv  # only here: most runs print a table, and `sql`'s start-up counts (issue 12)
+
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
         w.writerow([neutralise(str(c)) for c in columns])
