@@ -26,7 +26,10 @@ NOT_FOR_SQL = ("pandas", "pyarrow", "numpy", "polars", "httpx", "slack_sdk", "ap
                "collector", "detectors", "sinks", "spendwatch.app", "spendwatch.config", "spendwatch.config_schema",
                "spendwatch.tomlcheck", "spendwatch.values", "spendwatch.redact", "logging", "csv")
 PROBE = """
-import json, sys
+import json, os, sys
+import spendwatch.engine
+if os.environ.get("SW_TEST_NEEDS"):  # pretend the extension lacks a method the lean path needs
+    spendwatch.engine.LEAN_METHODS += (os.environ["SW_TEST_NEEDS"],)
 from spendwatch.cli import main
 try:
     main(sys.argv[1:], prog_name="spendwatch")
@@ -43,8 +46,9 @@ def store(tmp_path: Path) -> Path:
     return tmp_path / "s.duckdb"
 
 
-def probe(cwd: Path, *args: str) -> tuple[int, str, set[str]]:
+def probe(cwd: Path, *args: str, needs: str = "") -> tuple[int, str, set[str]]:
     env = {k: v for k, v in os.environ.items() if k != "SPENDWATCH_CONFIG"}
+    env["SW_TEST_NEEDS"] = needs
     p = subprocess.run([sys.executable, "-c", PROBE, *args], cwd=cwd, capture_output=True, text=True, timeout=120,
                        env=env)
     out, _, last = p.stdout.rstrip("\n").rpartition("\n")
@@ -60,6 +64,15 @@ def test_sql_loads_nothing_it_does_not_need(store: Path) -> None:
     assert loaded == []
     if importlib.util.find_spec("_duckdb") is not None:  # duckdb 2.x: the engine alone, not the package
         assert "_duckdb" in modules and "duckdb" not in modules
+
+
+def test_an_extension_without_a_needed_method_falls_back_to_the_package(store: Path) -> None:
+    code, out, modules = probe(store.parent, "--store", "s.duckdb", "sql", "select sum(cost_usd) AS total from spend",
+                               needs="no_such_method")
+    assert (code, out) == (0, "total\n-----\n 3.75\n(1 row)")
+    assert "duckdb" in modules
+    code, out, modules = probe(store.parent, "--store", "s.duckdb", "sql", "select * from nosuch", needs="no_such_method")
+    assert (code, out) == (1, "")
 
 
 def test_sql_with_a_config_file_still_reads_it(store: Path) -> None:
