@@ -30,7 +30,8 @@ class Ctx:
         self._config: Any = None
 
     def config(self, *, required: bool = True) -> Any:
-        from .config_schema import find_config_path, minimal_config  # the schema alone: no validator, no plugins
+        from .config_path import find_config_path
+        from .config_schema import minimal_config  # the schema alone: no validator, no plugins
         from .errors import ConfigError
 
         if self._config is None:
@@ -46,11 +47,27 @@ class Ctx:
             self._config = load_config(path).with_store(self.store_path)
         return self._config
 
-    def reader(self) -> Any:
+    def reader(self, *, lean: bool = False) -> Any:
+        """`lean`: plain SQL only (spendwatch.engine), for `sql`'s start-up time; then `--store` with no
+        config file opens the store directly, as `minimal_config` would (no schema dataclasses built):
+        Store.open's defaults are the minimal config's (no allocation rules, StoreConfig's lock wait; a
+        test keeps them equal)."""
         from .store import Store
 
+        if lean and self._config is None and self.store_path and not self._config_file_exists():
+            return Store.open(self.store_path, read_only=True, lean=True)
         cfg = self.config(required=False)
-        return Store.open_for(cfg, read_only=True)
+        return Store.open_for(cfg, read_only=True, lean=lean)
+
+    def _config_file_exists(self) -> bool:
+        from .config_path import find_config_path
+        from .errors import ConfigError
+
+        try:
+            find_config_path(self.config_path)
+        except ConfigError:
+            return False
+        return True
 
     def writer(self) -> Any:
         from .store import Store
@@ -126,14 +143,14 @@ def main(ctx: click.Context, config_path: str | None, store_path: str | None, de
 @click.pass_obj
 def sql(obj: Ctx, query: str, fmt: str) -> None:
     """Run a read-only SQL QUERY on the store (views: spend, daily_spend, chargeback, alerts)."""
-    import duckdb
-
+    from .engine import duckdb_module
     from .errors import SpendwatchError
     from .output import render
     from .sqlguard import check_read_only, check_text, fence
 
     check_text(query)
-    with obj.reader() as store:
+    with obj.reader(lean=True) as store:
+        duckdb = duckdb_module(lean=True)  # whatever opened the store: its Error is duckdb.Error
         check_read_only(query, store.conn)  # parsed by the store's connection: no second DuckDB instance
         fence(store.conn)
         try:

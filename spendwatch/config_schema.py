@@ -8,13 +8,12 @@ exist and how plugin entries are assembled is `spendwatch.config`.
 from __future__ import annotations
 
 import dataclasses
-import os
 from dataclasses import dataclass, field
 from datetime import time, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from .config_path import DEFAULT_CONFIG_PATHS, find_config_path  # noqa: F401  (moved there; still importable here)
 from .errors import ConfigError
 from .values import Ratio, Secret
 
@@ -164,22 +163,6 @@ class Config:
                     if isinstance(v, Secret):
                         found.append(v)
         return found
-
-
-DEFAULT_CONFIG_PATHS = ("./spendwatch.toml", "/etc/spendwatch/config.toml")
-
-
-def find_config_path(explicit: str | None) -> str:
-    """--config, else $SPENDWATCH_CONFIG, else ./spendwatch.toml, else /etc/spendwatch/config.toml."""
-    if explicit:
-        return explicit
-    env = os.environ.get("SPENDWATCH_CONFIG")
-    if env:
-        return env
-    for p in DEFAULT_CONFIG_PATHS:
-        if Path(p).exists():
-            return p
-    raise ConfigError([f"no config file: pass --config, set SPENDWATCH_CONFIG, or create {' or '.join(DEFAULT_CONFIG_PATHS)}"])
 
 
 def minimal_config(store_path: str, plugins: Plugins | None = None) -> Config:

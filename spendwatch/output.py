@@ -6,7 +6,6 @@ decimal strings"), trimmed to at least two places everywhere.
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from collections.abc import Callable, Sequence
@@ -17,7 +16,6 @@ from typing import Any
 import click
 
 from .csvsafe import neutralise
-from .findings import money_str
 
 FORMATS = ("table", "csv", "json")
 
@@ -27,6 +25,8 @@ def cell(value: Any) -> Any:
     if value is None or isinstance(value, (bool, int, str)):
         return value
     if isinstance(value, Decimal):
+        from .findings import money_str  # on first use: findings' dataclasses cost CLI start-up (issue 12)
+
         return money_str(value)
     if isinstance(value, datetime):
         return value.isoformat().replace("+00:00", "Z")
@@ -57,6 +57,8 @@ def render(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str, *,
     if fmt == "json":
         return json.dumps([dict(zip(columns, (cell(v) for v in r), strict=False)) for r in rows], indent=2) + "\n"
     if fmt == "csv":
+        import csv  # only here: most runs print a table, and `sql`'s start-up counts (issue 12)
+
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
         w.writerow([neutralise(str(c)) for c in columns])

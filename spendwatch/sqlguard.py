@@ -44,7 +44,9 @@ def is_single_pivot(statements: Sequence[Any], query: str) -> bool:
 def check_read_only(query: str, conn: Any = None) -> None:
     """Raise ReadOnlyViolation (or SpendwatchError for a parse error) unless every statement is a read.
     `conn`: parse with this connection (a separate default DuckDB instance costs ~60 ms of start-up)."""
-    import duckdb
+    from .engine import duckdb_module
+
+    duckdb = duckdb_module(lean=conn is not None)  # the connection's own engine: no second import
 
     check_text(query)
     try:

@@ -87,10 +87,12 @@ class Store:
     @classmethod
     @contextlib.contextmanager
     def open(cls, path: str, *, read_only: bool = False, lock_timeout: float = 30.0,
-             allocation: Iterable[Any] = (), money: Any = None) -> Iterator[Store]:
+             allocation: Iterable[Any] = (), money: Any = None, lean: bool = False) -> Iterator[Store]:
         """`money`: the config's MoneyRules (spendwatch.attribution.rules_of); a writer given rules that
-        differ from the store's recomputes `spend`'s money; None keeps the store's own rules."""
-        conn = _connect(path, read_only=read_only, lock_timeout=lock_timeout)
+        differ from the store's recomputes `spend`'s money; None keeps the store's own rules.
+        `lean`: a reader for plain SQL only (execute/fetch), opened without the duckdb package's Python
+        layer when possible (spendwatch.engine: `spendwatch sql` start-up)."""
+        conn = _connect(path, read_only=read_only, lock_timeout=lock_timeout, lean=lean and read_only)
         try:
             store = cls(conn, path, read_only)
             store._prepare(list(allocation), lock_timeout)
@@ -101,11 +103,11 @@ class Store:
             conn.close()
 
     @classmethod
-    def open_for(cls, config: Any, *, read_only: bool = False) -> contextlib.AbstractContextManager[Store]:
+    def open_for(cls, config: Any, *, read_only: bool = False, lean: bool = False) -> contextlib.AbstractContextManager[Store]:
         """The store a config names, with its lock wait, allocation rules and (for writers) money rules: the one
-        way commands open it."""
+        way commands open it. `lean`: see `open`."""
         return cls.open(config.store.path, read_only=read_only, lock_timeout=config.store.lock_timeout.total_seconds(),
-                        allocation=config.allocation, money=None if read_only else rules_of(config))
+                        allocation=config.allocation, money=None if read_only else rules_of(config), lean=lean)
 
     def _prepare(self, allocation: list[Any], lock_timeout: float) -> None:
 
@@ -134,8 +136,9 @@ class Store:
         views.ensure_views(self.conn, allocation, read_only=self.read_only)
 
     def _applied_migrations(self) -> list[str]:
-        import duckdb  # already loaded by the open connection; imported here to keep this module light
+        from .engine import duckdb_module  # already loaded by the open connection
 
+        duckdb = duckdb_module(lean=True)
         try:
             return [r[0] for r in self.conn.execute("SELECT name FROM schema_migrations ORDER BY name").fetchall()]
         except duckdb.CatalogException:  # a new store: no migration table yet
@@ -241,8 +244,10 @@ class Store:
         return cols, cur.fetchall()
 
 
-def _connect(path: str, *, read_only: bool, lock_timeout: float) -> Any:
-    import duckdb
+def _connect(path: str, *, read_only: bool, lock_timeout: float, lean: bool = False) -> Any:
+    from .engine import duckdb_module
+
+    duckdb = duckdb_module(lean=lean)
 
     p = Path(path)
     if read_only and not p.exists():

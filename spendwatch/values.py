@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Literal
 
 from .errors import SecretMissing
-from .redact import register_secret
 
 SPEND_COLUMNS = (
     "ts", "period_end", "granularity", "provider", "source", "account_id", "project_id", "workspace_id",
@@ -87,7 +86,10 @@ class Secret:
 
 
 def _registered(value: str) -> str:
-    """Every secret read is registered for redaction before anyone can log it."""
+    """Every secret read is registered for redaction before anyone can log it. (Imported here, not at the
+    top: a command that reads no secret, such as `spendwatch sql`, then never loads logging.)"""
+    from .redact import register_secret
+
     register_secret(value)
     return value
 

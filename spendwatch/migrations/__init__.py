@@ -8,7 +8,6 @@ A store holding a migration name this code does not know was written by a newer 
 from __future__ import annotations
 
 import importlib
-import pkgutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,8 @@ def known_names() -> list[str]:
 
 
 def all_migrations() -> list[tuple[str, Migration]]:
+    import pkgutil  # here, not at the top: only a writer with pending migrations imports them
+
     for info in pkgutil.iter_modules(__path__):
         importlib.import_module(f"{__name__}.{info.name}")
     return sorted(_MIGRATIONS.items())
