@@ -1,7 +1,9 @@
 """One truth for money when sources overlap: bills are the money, every other source attributes it.
 
 What `spend` shows for each record is computed here, at write time, and kept beside the record in
-`records` (columns of migration 0004: `spend_provider`, `spend_cost`, `spend_basis`, `via`, `hidden_by`).
+`records` (columns of migration 0004: `spend_provider`, `spend_cost`, `spend_basis`, `via`, `hidden_by`;
+of migration 0007: `spend_usd`, the money `spend` shows, = coalesce(spend_cost, cost_usd within the import
+bound), and `in_spend` = hidden_by IS NULL, so that `spend` reads one money column and one BOOLEAN).
 Why at write time: the rules below need window functions over every row of a day (shares, ranks,
 remainders); at query time that made `select sum(cost_usd) from spend` over 5M gateway rows many times
 slower than the same sum over `records` (bench/attribution.py). Materialised, `spend` is a projection
@@ -81,6 +83,8 @@ UNIT = "10000000000"  # 1e10: money in integer units of 1e-10 USD
 MODEL_KEY = ("regexp_replace(regexp_replace(lower(model), '^.*/', ''), "
              "'-(\\d{4}-\\d{2}-\\d{2}|\\d{8})$', '')")
 MATERIALISED = ("spend_provider", "spend_cost", "spend_basis", "via", "hidden_by")
+# Since migration 0007: what `spend` shows, fully materialised (so it is a plain projection of `records`).
+SPEND_MONEY = ("spend_usd", "in_spend")
 NOT_CONFIGURED = 1_000_000  # rank of bill sources missing from [[sources]]
 # HUGEINT holds ±1.7e38. A share is money × weight // total: the product is kept below 1e37 (weights scaled
 # down by a power of ten where it could exceed that), the sum of a pool's shares below 1e38 (docstring, rule 4).
@@ -89,6 +93,7 @@ SUM_DIGITS = 38
 # A stored cost beyond the import bound (docs/input-limits.md: |cost| < 1e15 USD), which only an older version
 # could have stored, counts as unknown (NULL) here and in `spend`, instead of overflowing HUGEINT.
 GUARDED_COST = f"(CASE WHEN abs(cost_usd) < {SQL_MAX_COST} THEN cost_usd END)"
+SPEND_USD = f"coalesce(spend_cost, {GUARDED_COST})"  # records.spend_usd: the money `spend` shows for a row
 
 
 @dataclass(frozen=True)
@@ -254,18 +259,32 @@ def refresh(conn: Any, lo: datetime | None, hi: datetime | None, rules: MoneyRul
         WHERE {where} AND (record_type = 'cost' OR cost_basis = 'estimated' OR {from_gw})
     """, params)
     conn.execute(_PLAN)
+    # A store before migration 0007 (migration 0004 runs this) has no spend_usd/in_spend yet.
+    full = "in_spend" in {r[0] for r in conn.execute("DESCRIBE records").fetchall()}
+    columns = MATERIALISED + (SPEND_MONEY if full else ())
+    money = f"{_money('m.new_units')} AS spend_cost"
+    derived = (f", coalesce({_money('m.new_units')}, {GUARDED_COST.replace('cost_usd', 'r.cost_usd')}) AS spend_usd, "
+               "m.hidden_by IS NULL AS in_spend") if full else ""
     # Rewrite the rows whose figures change (DuckDB deletes and bulk inserts far faster than it updates
     # scattered rows): those with new figures, and those whose old figures are gone.
     conn.execute(f"""
         CREATE OR REPLACE TEMP TABLE _mnew AS
-        SELECT r.* EXCLUDE ({", ".join(MATERIALISED)}), m.spend_provider, {_money('m.new_units')} AS spend_cost,
-               m.spend_basis, m.via, m.hidden_by, r.rowid AS rid_
+        SELECT r.* EXCLUDE ({", ".join(columns)}), m.spend_provider, {money}, m.spend_basis, m.via, m.hidden_by
+               {derived}, r.rowid AS rid_
         FROM records r LEFT JOIN _mres m ON r.rowid = m.rid
         WHERE {where.replace('ts', 'r.ts')} AND (m.rid IS NOT NULL OR r.spend_provider IS NOT NULL OR r.spend_cost IS NOT NULL
                OR r.spend_basis IS NOT NULL OR r.via IS NOT NULL OR r.hidden_by IS NOT NULL)
     """, params)
     conn.execute("DELETE FROM records WHERE rowid IN (SELECT rid_ FROM _mnew)")
     conn.execute("INSERT INTO records BY NAME SELECT * EXCLUDE (rid_) FROM _mnew")
+    if full:
+        # Every other row of these days shows its stored cost: fill spend_usd where a writer inserted the row
+        # without it (writers insert RECORD_COLUMNS only; in_spend defaults to TRUE). Rows just rewritten
+        # above and rows already right match nothing here, so this is one scan of the days.
+        conn.execute(f"""
+            UPDATE records SET spend_usd = {SPEND_USD}, in_spend = (hidden_by IS NULL)
+            WHERE {where} AND (spend_usd IS DISTINCT FROM {SPEND_USD} OR in_spend IS DISTINCT FROM (hidden_by IS NULL))
+        """, params)
     for t in ("_mw", "_mres", "_mnew"):
         conn.execute(f"DROP TABLE IF EXISTS {t}")
 
@@ -418,20 +437,18 @@ SELECT rid, NULL, NULL, NULL, NULL, hidden_by FROM hidden
 
 
 # ----------------------------------------------------------------------------------------------- reading
-# A row beyond the import bound (docs/input-limits.md: |cost| < 1e15 USD), which only an older version could
-# have stored, shows its cost as unknown (NULL) instead of overflowing every reader's sums.
-GUARDED_SPEND_COST = "coalesce(spend_cost, " + GUARDED_COST + ")"
-
-
 def spend_rows_sql(dimensions: Iterable[str], tokens: Iterable[str], records: str = "records") -> str:
     """The rows of `spend` before allocation: a projection of `records` (or of a slice of it, a parenthesised
-    relation: detectors read only the days they need) and its materialised columns."""
+    relation: detectors read only the days they need) and its materialised columns. `spend_usd` and
+    `in_spend` (migration 0007) are filled at write time, so reading them is as cheap as reading `cost_usd`:
+    the money (NULL for a stored cost beyond the import bound, which only an older version could have
+    stored) and whether the row counts (hidden_by IS NULL)."""
     cols = ["coalesce(spend_provider, provider) AS provider" if d == "provider" else d for d in dimensions]
     return f"""
     SELECT ts, period_end, granularity, {", ".join(cols)}, {", ".join(tokens)},
-           {GUARDED_SPEND_COST} AS cost_usd, coalesce(spend_basis, cost_basis) AS cost_basis,
+           spend_usd AS cost_usd, coalesce(spend_basis, cost_basis) AS cost_basis,
            tags, record_type, currency, via
-    FROM {records} WHERE hidden_by IS NULL"""
+    FROM {records} WHERE in_spend"""
 
 
 def duplicate_bills(conn: Any) -> list[tuple[str, str, str, Any, Any, int]]:
