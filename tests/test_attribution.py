@@ -378,3 +378,34 @@ def test_splits_at_the_import_bound_stay_exact_and_never_overflow(tmp_path: Path
     shares = dict(query(tmp_path, "SELECT api_key_id, cost_usd FROM spend WHERE model = 'gpt-4o'"))
     for i, c in enumerate(costs):
         assert abs(shares[f"hash-{i}"] - pool * c / sum(costs)) < abs(pool) * Decimal("1e-8"), i
+
+
+def test_migration_0007_fills_spend_money_of_existing_rows(tmp_path: Path, cli: Any) -> None:
+    """A store written before migration 0007 (no spend_usd/in_spend), holding attributed, hidden and
+    reconciled rows and a cost beyond the import bound: after the migration `spend` shows the same figures,
+    the out-of-bound cost reads as unknown, and the next write keeps the columns right."""
+    import duckdb
+
+    setup(tmp_path, cli)
+    everything = "SELECT * FROM spend ORDER BY ALL"
+    before = query(tmp_path, everything)
+    con = duckdb.connect(str(tmp_path / "s.duckdb"))
+    for col in ("spend_usd", "in_spend"):
+        con.execute(f"ALTER TABLE records DROP COLUMN {col}")
+    con.execute("DELETE FROM schema_migrations WHERE name = '0007_spend_money'")
+    con.execute("""INSERT INTO records (source, kind, record_type, covers_usage, ts, period_end, granularity, provider,
+                       cost_usd, cost_basis, currency)
+                   VALUES ('old', 'canonical', 'usage', FALSE, '2026-11-05', '2026-11-06', 'day', 'x', 1e18,
+                           'estimated', 'USD')""")
+    con.close()
+    cfg = load_config(str(tmp_path / "sw.toml"))
+    with Store.open(str(tmp_path / "s.duckdb"), allocation=cfg.allocation, money=rules_of(cfg)):
+        pass
+    after = query(tmp_path, everything)
+    assert [r for r in after if r[3] != "x"] == before  # r[3]: provider
+    assert query(tmp_path, "SELECT count(*), count(cost_usd) FROM spend WHERE provider = 'x'") == [(1, 0)]
+    assert query(tmp_path, "SELECT count(*) FROM records WHERE in_spend <> (hidden_by IS NULL) "
+                           "OR spend_usd IS DISTINCT FROM coalesce(spend_cost, cost_usd) AND provider <> 'x'") == [(0,)]
+    # the next import recomputes its days and keeps both columns right
+    assert cli("--config", "sw.toml", "import", "bill.csv", "--format", "openai-costs-csv", "--source", "openai").code == 0
+    assert [r for r in query(tmp_path, everything) if r[3] != "x"] == before
