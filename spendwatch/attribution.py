@@ -1,7 +1,9 @@
 """One truth for money when sources overlap: bills are the money, every other source attributes it.
 
 What `spend` shows for each record is computed here, at write time, and kept beside the record in
-`records` (columns of migration 0004: `spend_provider`, `spend_cost`, `spend_basis`, `via`, `hidden_by`).
+`records` (columns of migration 0004: `spend_provider`, `spend_cost`, `spend_basis`, `via`, `hidden_by`;
+of migration 0007: `spend_usd`, the money `spend` shows, = coalesce(spend_cost, cost_usd within the import
+bound), and `in_spend` = hidden_by IS NULL, so that `spend` reads one money column and one BOOLEAN).
 Why at write time: the rules below need window functions over every row of a day (shares, ranks,
 remainders); at query time that made `select sum(cost_usd) from spend` over 5M gateway rows many times
 slower than the same sum over `records` (bench/attribution.py). Materialised, `spend` is a projection
@@ -43,6 +45,22 @@ order):
    So an unpriced model ends with billed money wherever a bill covers it, and its cost is unknown only
    where no bill exists (the only place `unpriced_model` looks).
 
+4. Sizes (docs/input-limits.md: |cost| < 1e15 USD, tokens < 1e15 per row; HUGEINT holds ±1.7e38). A share is
+   money × weight // total weight, with money up to ~1e25 units per bill line (more summed over lines) and a
+   weight up to 1e25 (a cost) or 2e15 (tokens): the product can leave HUGEINT. Per pool, where
+   max|money| × max|weight| could exceed 1e37 (PRODUCT_DIGITS), the weights are divided by the power of ten
+   10^k that brings it below (truncated toward zero); everywhere else they are used as they are, so the
+   figures are the same as without the rule. The shares still sum to the pool's money exactly (the
+   remainder still goes to the leader, chosen by the unscaled weight); only the proportion is rounded
+   (at the bound, a weight keeps ~10 significant digits). The reconciliation's token share of the rest of a
+   bill (rest × unpriced tokens // all tokens) is scaled the same way. Guards that within the bounds never
+   fire but keep every sum inside HUGEINT: a pool whose credits (nearly) cancel its charges
+   (max|money| × Σ|cost| > 1e38 × Σcost) is split by tokens instead of cost; if the scaled weights sum to
+   0 or less, or their shares could sum beyond 1e38, the leader takes the whole pool; if the scaled token
+   total is 0, unpriced rows take none of the rest. A stored cost beyond the bound (only an older version
+   could store one) counts as unknown (NULL), here and in `spend`; a computed figure (`spend_cost`) is a
+   split of in-bound money and may itself exceed 1e15 (many bill lines on few rows).
+
 Invariant: for every provider and UTC day with a bill, sum(cost_usd) over `spend` equals the winning
 bill's total, unless a gateway logs a model (after the model key) that the bill does not have that day:
 then those rows keep the gateway's estimate, and `gateway_gap` reports the difference.
@@ -57,6 +75,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from .limits import SQL_MAX_COST
 from .sqlmatch import match_sql
 from .timeutil import day_start, utcnow
 
@@ -64,7 +83,17 @@ UNIT = "10000000000"  # 1e10: money in integer units of 1e-10 USD
 MODEL_KEY = ("regexp_replace(regexp_replace(lower(model), '^.*/', ''), "
              "'-(\\d{4}-\\d{2}-\\d{2}|\\d{8})$', '')")
 MATERIALISED = ("spend_provider", "spend_cost", "spend_basis", "via", "hidden_by")
+# Since migration 0007: what `spend` shows, fully materialised (so it is a plain projection of `records`).
+SPEND_MONEY = ("spend_usd", "in_spend")
 NOT_CONFIGURED = 1_000_000  # rank of bill sources missing from [[sources]]
+# HUGEINT holds ±1.7e38. A share is money × weight // total: the product is kept below 1e37 (weights scaled
+# down by a power of ten where it could exceed that), the sum of a pool's shares below 1e38 (docstring, rule 4).
+PRODUCT_DIGITS = 37
+SUM_DIGITS = 38
+# A stored cost beyond the import bound (docs/input-limits.md: |cost| < 1e15 USD), which only an older version
+# could have stored, counts as unknown (NULL) here and in `spend`, instead of overflowing HUGEINT.
+GUARDED_COST = f"(CASE WHEN abs(cost_usd) < {SQL_MAX_COST} THEN cost_usd END)"
+SPEND_USD = f"coalesce(spend_cost, {GUARDED_COST})"  # records.spend_usd: the money `spend` shows for a row
 
 
 @dataclass(frozen=True)
@@ -220,8 +249,8 @@ def refresh(conn: Any, lo: datetime | None, hi: datetime | None, rules: MoneyRul
         CREATE OR REPLACE TEMP TABLE _mw AS
         SELECT rowid AS rid, source, record_type, covers_usage, provider, cost_basis,
                CAST(timezone('UTC', ts) AS DATE) AS day_, coalesce(project_id, '') AS pk_,
-               coalesce({MODEL_KEY}, '') AS mk_, CAST(cost_usd * {UNIT} AS HUGEINT) AS units_,
-               coalesce(input_tokens, 0) + coalesce(output_tokens, 0) AS tok_,
+               coalesce({MODEL_KEY}, '') AS mk_, CAST({GUARDED_COST} * {UNIT} AS HUGEINT) AS units_,
+               CAST(coalesce(input_tokens, 0) AS HUGEINT) + coalesce(output_tokens, 0) AS tok_,
                {_gateway_case(rules)} AS gw_, split_part(line_item, '/', 1) AS up_,
                coalesce({_upstream_match(rules)}, FALSE) AS gm_, {from_gw} AS from_gw_,
                {_rank(rules)} AS rank_,
@@ -230,18 +259,32 @@ def refresh(conn: Any, lo: datetime | None, hi: datetime | None, rules: MoneyRul
         WHERE {where} AND (record_type = 'cost' OR cost_basis = 'estimated' OR {from_gw})
     """, params)
     conn.execute(_PLAN)
+    # A store before migration 0007 (migration 0004 runs this) has no spend_usd/in_spend yet.
+    full = "in_spend" in {r[0] for r in conn.execute("DESCRIBE records").fetchall()}
+    columns = MATERIALISED + (SPEND_MONEY if full else ())
+    money = f"{_money('m.new_units')} AS spend_cost"
+    derived = (f", coalesce({_money('m.new_units')}, {GUARDED_COST.replace('cost_usd', 'r.cost_usd')}) AS spend_usd, "
+               "m.hidden_by IS NULL AS in_spend") if full else ""
     # Rewrite the rows whose figures change (DuckDB deletes and bulk inserts far faster than it updates
     # scattered rows): those with new figures, and those whose old figures are gone.
     conn.execute(f"""
         CREATE OR REPLACE TEMP TABLE _mnew AS
-        SELECT r.* EXCLUDE ({", ".join(MATERIALISED)}), m.spend_provider, {_money('m.new_units')} AS spend_cost,
-               m.spend_basis, m.via, m.hidden_by, r.rowid AS rid_
+        SELECT r.* EXCLUDE ({", ".join(columns)}), m.spend_provider, {money}, m.spend_basis, m.via, m.hidden_by
+               {derived}, r.rowid AS rid_
         FROM records r LEFT JOIN _mres m ON r.rowid = m.rid
         WHERE {where.replace('ts', 'r.ts')} AND (m.rid IS NOT NULL OR r.spend_provider IS NOT NULL OR r.spend_cost IS NOT NULL
                OR r.spend_basis IS NOT NULL OR r.via IS NOT NULL OR r.hidden_by IS NOT NULL)
     """, params)
     conn.execute("DELETE FROM records WHERE rowid IN (SELECT rid_ FROM _mnew)")
     conn.execute("INSERT INTO records BY NAME SELECT * EXCLUDE (rid_) FROM _mnew")
+    if full:
+        # Every other row of these days shows its stored cost: fill spend_usd where a writer inserted the row
+        # without it (writers insert RECORD_COLUMNS only; in_spend defaults to TRUE). Rows just rewritten
+        # above and rows already right match nothing here, so this is one scan of the days.
+        conn.execute(f"""
+            UPDATE records SET spend_usd = {SPEND_USD}, in_spend = (hidden_by IS NULL)
+            WHERE {where} AND (spend_usd IS DISTINCT FROM {SPEND_USD} OR in_spend IS DISTINCT FROM (hidden_by IS NULL))
+        """, params)
     for t in ("_mw", "_mres", "_mnew"):
         conn.execute(f"DROP TABLE IF EXISTS {t}")
 
@@ -304,9 +347,16 @@ rest AS (
            coalesce(sum(tok_) FILTER (WHERE part_ = 'u'), 0) AS t_u, coalesce(sum(tok_), 0) AS t_all
     FROM rest_rows r LEFT JOIN rest_bill b USING (provider, pk_, day_) GROUP BY ALL
 ),
-rest_money AS (
-    SELECT *, CASE WHEN n_p = 0 THEN r WHEN n_u = 0 OR t_all = 0 THEN 0 ELSE (r * t_u) // t_all END AS m_u
+rest_scaled AS (         -- token counts scaled down by 10^k only where r * t_all could leave HUGEINT
+    SELECT *, CAST('1' || repeat('0', CASE WHEN r = 0 OR t_all = 0 THEN 0 ELSE greatest(0, CAST(ceil(
+                  log10(CAST(abs(r) AS DOUBLE)) + log10(CAST(t_all AS DOUBLE)) - {FIT}) AS INTEGER)) END)
+                  AS HUGEINT) AS s_
     FROM rest
+),
+rest_money AS (
+    SELECT * EXCLUDE (s_), CASE WHEN n_p = 0 THEN r WHEN n_u = 0 OR t_all // s_ = 0 THEN 0
+                                ELSE (r * (t_u // s_)) // (t_all // s_) END AS m_u
+    FROM rest_scaled
 ),
 pool_rows AS (
     SELECT g.rid, g.units_, g.tok_, 'g' AS pt_, g.up_ AS pp_, '' AS pk2_, g.day_ AS pd_, g.mk_ AS pm_,
@@ -323,18 +373,29 @@ pool_rows AS (
            r.project_id, r.model, r.service_tier, r.line_item, r.tags
     FROM rest_rows r JOIN rest_money m USING (provider, pk_, day_)
 ),
-pool_keys AS (           -- one integer per pool; plain GROUP BYs and joins (window functions were slow)
-    SELECT pt_, pp_, pk2_, pd_, pm_, row_number() OVER () AS pool_,
-           CASE WHEN nnull = 0 AND su > 0 THEN 'c' WHEN st > 0 THEN 't' ELSE '1' END AS basis_
+pool_basis AS (          -- cost share unless a row has no cost or credits (nearly) cancel the charges
+    SELECT pt_, pp_, pk2_, pd_, pm_, mm,
+           CASE WHEN nnull = 0 AND su > 0 AND CAST(mm AS DOUBLE) * CAST(sau AS DOUBLE) <= {SUM_FIT} * CAST(su AS DOUBLE)
+                THEN 'c' WHEN st > 0 THEN 't' ELSE '1' END AS basis_, mu, mt
     FROM (SELECT pt_, pp_, pk2_, pd_, pm_, count(*) FILTER (WHERE units_ IS NULL) AS nnull, sum(units_) AS su,
-                 sum(tok_) AS st FROM pool_rows GROUP BY ALL)
+                 sum(abs(units_)) AS sau, max(abs(units_)) AS mu, sum(tok_) AS st, max(tok_) AS mt,
+                 max(abs(money)) AS mm FROM pool_rows GROUP BY ALL)
 ),
-weighed AS (
-    SELECT r.*, k.pool_, CASE k.basis_ WHEN 'c' THEN r.units_ WHEN 't' THEN CAST(r.tok_ AS HUGEINT) ELSE 1 END AS w_
-    FROM pool_rows r JOIN pool_keys k USING (pt_, pp_, pk2_, pd_, pm_)
+pool_keys AS (           -- one integer per pool; plain GROUP BYs and joins (window functions were slow)
+    SELECT pt_, pp_, pk2_, pd_, pm_, row_number() OVER () AS pool_, basis_,
+           -- weights scaled down by 10^k only where money × weight could leave HUGEINT (docstring, rule 4)
+           CAST('1' || repeat('0', CASE WHEN mm = 0 OR mw = 0 THEN 0 ELSE greatest(0, CAST(ceil(
+               log10(CAST(mm AS DOUBLE)) + log10(CAST(mw AS DOUBLE)) - {FIT}) AS INTEGER)) END) AS HUGEINT) AS scale_
+    FROM (SELECT *, CASE basis_ WHEN 'c' THEN mu WHEN 't' THEN CAST(mt AS HUGEINT) ELSE 1 END AS mw FROM pool_basis)
+),
+weighed AS (             -- w_: the weight (picks the leader), ws_: the weight the split uses
+    SELECT *, w_ // scale_ AS ws_
+    FROM (SELECT r.*, k.pool_, k.scale_,
+                 CASE k.basis_ WHEN 'c' THEN r.units_ WHEN 't' THEN CAST(r.tok_ AS HUGEINT) ELSE 1 END AS w_
+          FROM pool_rows r JOIN pool_keys k USING (pt_, pp_, pk2_, pd_, pm_))
 ),
 pool_w AS (
-    SELECT pool_, sum(w_) AS total_w,
+    SELECT pool_, sum(ws_) AS total_w, sum(abs(ws_)) AS abs_w, max(abs(money)) AS mm,
            -- the row that takes the rounding remainder: the largest, ties broken by content, not storage
            arg_min(rid, {'w': -w_, 'ts': ts, 'source': source, 'key': api_key_id, 'user': user_id,
                          'project': project_id, 'model': model, 'tier': service_tier, 'item': line_item,
@@ -342,7 +403,10 @@ pool_w AS (
     FROM weighed GROUP BY pool_
 ),
 shared AS (
-    SELECT w.rid, w.pt_, w.pp_, w.via_, w.pool_, w.money, (w.money * w.w_) // p.total_w AS share_, p.leader_
+    SELECT w.rid, w.pt_, w.pp_, w.via_, w.pool_, w.money, p.leader_,
+           -- degenerate scaled weights (sum 0, or shares whose sum could leave HUGEINT): the leader takes the pool
+           CASE WHEN p.total_w > 0 AND CAST(p.mm AS DOUBLE) * CAST(p.abs_w AS DOUBLE) <= {SUM_FIT} * CAST(p.total_w AS DOUBLE)
+                THEN (w.money * w.ws_) // p.total_w ELSE 0 END AS share_
     FROM weighed w JOIN pool_w p USING (pool_)
 ),
 pool_sum AS (SELECT pool_, sum(share_) AS shared_ FROM shared GROUP BY pool_),
@@ -369,25 +433,22 @@ SELECT g.rid, g.up_, NULL, 'estimated', g.gw_, NULL FROM gw g
     ANTI JOIN gmoney m ON m.provider = g.up_ AND m.day_ = g.day_ AND m.mk_ = g.mk_
 UNION ALL
 SELECT rid, NULL, NULL, NULL, NULL, hidden_by FROM hidden
-"""
+""".replace("{FIT}", str(PRODUCT_DIGITS)).replace("{SUM_FIT}", f"1e{SUM_DIGITS}")
 
 
 # ----------------------------------------------------------------------------------------------- reading
-# A row beyond the import bound (docs/input-limits.md: |cost| < 1e15 USD), which only an older version could
-# have stored, shows its cost as unknown (NULL) instead of overflowing every reader's sums.
-GUARDED_SPEND_COST = ("(CASE WHEN abs(coalesce(spend_cost, cost_usd)) < CAST('1000000000000000' AS DECIMAL(38, 10)) "
-                      "THEN coalesce(spend_cost, cost_usd) END)")
-
-
 def spend_rows_sql(dimensions: Iterable[str], tokens: Iterable[str], records: str = "records") -> str:
     """The rows of `spend` before allocation: a projection of `records` (or of a slice of it, a parenthesised
-    relation: detectors read only the days they need) and its materialised columns."""
+    relation: detectors read only the days they need) and its materialised columns. `spend_usd` and
+    `in_spend` (migration 0007) are filled at write time, so reading them is as cheap as reading `cost_usd`:
+    the money (NULL for a stored cost beyond the import bound, which only an older version could have
+    stored) and whether the row counts (hidden_by IS NULL)."""
     cols = ["coalesce(spend_provider, provider) AS provider" if d == "provider" else d for d in dimensions]
     return f"""
     SELECT ts, period_end, granularity, {", ".join(cols)}, {", ".join(tokens)},
-           {GUARDED_SPEND_COST} AS cost_usd, coalesce(spend_basis, cost_basis) AS cost_basis,
+           spend_usd AS cost_usd, coalesce(spend_basis, cost_basis) AS cost_basis,
            tags, record_type, currency, via
-    FROM {records} WHERE hidden_by IS NULL"""
+    FROM {records} WHERE in_spend"""
 
 
 def duplicate_bills(conn: Any) -> list[tuple[str, str, str, Any, Any, int]]:

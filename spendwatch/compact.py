@@ -6,6 +6,9 @@ organisation, while every report, budget and detector works on hours or days. Ro
 combination of *every other column of `records`* (read from the table at run time, so a column added by a
 later migration, e.g. `via`, is kept as a dimension without changes here). Money and tokens are summed
 exactly (DECIMAL and BIGINT sums), so every figure per any dimension and any hour or day is unchanged.
+`spend`'s figures computed at write time (spendwatch/attribution.py: spend_cost, spend_usd, hidden_by, ...)
+are not dimensions: they are recomputed for the cells' days in the same transaction, as every writer does
+(a gateway's bill split over cells instead of requests: each pool still sums exactly to its bill).
 
 Exactness guards:
   * a cell never mixes priced and unpriced requests (`cost_usd IS NULL` is part of the key), so "price
@@ -28,6 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from .attribution import MATERIALISED, SPEND_MONEY, refresh_window
 from .timeutil import floor_to
 
 MEASURES = ("input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens", "reasoning_tokens",
@@ -52,7 +56,9 @@ def rollup_requests(conn: Any, keep: timedelta, now: datetime) -> CompactResult:
     """Roll request rows older than `now - keep` (floored to the hour) into hourly cells; one transaction."""
     cutoff = floor_to(now - keep, HOUR)
     cols = [r[0] for r in conn.execute("DESCRIBE records").fetchall()]
-    keys = [c for c in cols if c not in MEASURES and c not in ("ts", "period_end", "granularity")]
+    # `spend`'s figures (spendwatch/attribution.py) are derived, not dimensions: the cells get them recomputed
+    derived = set(MATERIALISED + SPEND_MONEY)
+    keys = [c for c in cols if c not in MEASURES and c not in ("ts", "period_end", "granularity") and c not in derived]
     sel = """
         r.granularity = 'request' AND r.ts < $cutoff
         AND NOT (r.record_type = 'usage' AND r.cost_basis = 'estimated' AND EXISTS (
@@ -67,7 +73,7 @@ def rollup_requests(conn: Any, keep: timedelta, now: datetime) -> CompactResult:
     insert_cols = ", ".join(_ident(c) for c in keys + ["ts", "period_end", "granularity"] + list(MEASURES))
     conn.execute("BEGIN TRANSACTION")
     try:
-        n = conn.execute(f"SELECT count(*) FROM records r WHERE {sel}", {"cutoff": cutoff}).fetchone()[0]
+        n, first = conn.execute(f"SELECT count(*), min(ts) FROM records r WHERE {sel}", {"cutoff": cutoff}).fetchone()
         cells = 0
         if n:
             cells = conn.execute(f"""
@@ -78,6 +84,7 @@ def rollup_requests(conn: Any, keep: timedelta, now: datetime) -> CompactResult:
                 GROUP BY {key_list}, date_trunc('hour', r.ts), (r.cost_usd IS NULL)
             """, {"cutoff": cutoff}).fetchone()[0]
             conn.execute(f"DELETE FROM records r WHERE {sel}", {"cutoff": cutoff})
+            refresh_window(conn, first, cutoff)  # `spend`'s figures of the cells' days, as every writer does
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from spendwatch.app import load_config
+from spendwatch.attribution import rules_of
 from spendwatch.store import Store, Window
 
 from .conftest import write
@@ -303,3 +304,108 @@ def test_check_config_shows_gateways(tmp_path: Path, cli: Any) -> None:
     r = cli("--config", "bad.toml", "check-config")
     assert r.code == 1
     assert "gateways[0].upstreams" in r.err and "gateways[0].upstream_match.team" in r.err
+
+
+# ------------------------------------------------------------------------- money at the import bound
+BIG = Decimal("999999999999999.9999999999")  # the largest |cost| an import accepts (docs/input-limits.md)
+TOK = 999_999_999_999_999
+
+
+def test_splits_at_the_import_bound_stay_exact_and_never_overflow(tmp_path: Path) -> None:
+    """Pools whose money × weight leaves HUGEINT (1e25-unit bills × 1e25-unit costs, 1e15 tokens, many rows,
+    credits): every path of the split (cost share, token share, unpriced model, rest of a bill) still sums
+    exactly to the bill, and the cost-share split stays proportional."""
+    write(tmp_path / "sw.toml", CONFIG)
+    cfg = load_config(str(tmp_path / "sw.toml"))
+    day = Window(NOV1, NOV1 + timedelta(days=1))
+    q = Decimal("0.0000000001")
+
+    def gw(i: int, model: str, cost: Decimal | None) -> dict[str, Any]:
+        return {"ts": NOV1 + timedelta(minutes=i), "granularity": "request", "provider": "litellm",
+                "project_id": TEAMS[i % 3], "api_key_id": f"hash-{i}", "model": model, "line_item": "openai/acompletion",
+                "input_tokens": TOK - i, "output_tokens": TOK, "requests": 1, "record_type": "usage",
+                "cost_basis": "billed", "cost_usd": cost}
+
+    # 30 gateway charges of growing size and 10 credits (cost share), 12 unpriced gateway rows (token share)
+    costs = [(BIG * (i + 1) / 30).quantize(q) for i in range(30)] + [-(BIG / (i + 3)).quantize(q) for i in range(10)]
+    gateway = [gw(i, "gpt-4o", c) for i, c in enumerate(costs)] + [gw(100 + i, "o4-mini", None) for i in range(12)]
+
+    def usage_row(i: int, model: str, cost: Decimal | None) -> dict[str, Any]:
+        return {"ts": NOV1 + timedelta(hours=i % 24), "granularity": "hour", "provider": "openai",
+                "project_id": "proj_direct", "api_key_id": f"k{i}", "model": model, "input_tokens": TOK - i,
+                "output_tokens": TOK, "record_type": "usage", "cost_basis": "estimated", "cost_usd": cost}
+
+    # direct traffic, reconciled: priced rows, an unpriced model with its own bill lines, one without
+    direct = ([usage_row(i, "gpt-4.1", (BIG / (i + 1)).quantize(q)) for i in range(20)]
+              + [usage_row(20 + i, "mystery-1", None) for i in range(8)]
+              + [usage_row(30 + i, "mystery-2", None) for i in range(8)])
+
+    def bill_row(i: int, project: str, model: str, amount: Decimal) -> dict[str, Any]:
+        return {"ts": NOV1, "granularity": "day", "provider": "openai", "project_id": project, "model": model,
+                "line_item": f"{model}, line {i}", "record_type": "cost", "covers_usage": True,
+                "cost_basis": "billed", "cost_usd": amount}
+
+    bill = ([bill_row(i, "proj_gateway", "gpt-4o-2024-08-06", BIG - i) for i in range(40)]
+            + [bill_row(40 + i, "proj_gateway", "o4-mini-2025-04-16", BIG) for i in range(6)]
+            + [bill_row(50 + i, "proj_direct", "gpt-4.1", BIG - i) for i in range(30)]
+            + [bill_row(80 + i, "proj_direct", "mystery-1", BIG) for i in range(5)]
+            + [bill_row(90, "proj_direct", "gpt-4.1", (-BIG / 2).quantize(q))])  # a credit line
+    with Store.open(str(tmp_path / "s.duckdb"), allocation=cfg.allocation, money=rules_of(cfg)) as st:
+        st.replace_window("litellm-proxy", "litellm", day, gateway)
+        st.replace_window("openai", "cost", day, bill)
+        st.replace_window("openai", "usage", day, direct)
+
+    def billed(project: str, prefix: str = "") -> Decimal:
+        return sum((b["cost_usd"] for b in bill if b["project_id"] == project and b["model"].startswith(prefix)),
+                   Decimal(0))
+
+    total = sum((b["cost_usd"] for b in bill), Decimal(0))
+    assert query(tmp_path, "SELECT sum(cost_usd), count(*) FILTER (WHERE cost_usd IS NULL) FROM spend") == [(total, 0)]
+    got = {(r[0], r[1]): (r[2], r[3]) for r in query(tmp_path, """
+        SELECT cost_basis, model, sum(cost_usd), count(*) FROM spend GROUP BY ALL""")}
+    assert got == {("attributed", "gpt-4o"): (billed("proj_gateway", "gpt-4o"), 40),
+                   ("attributed", "o4-mini"): (billed("proj_gateway", "o4-mini"), 12),
+                   ("reconciled", "mystery-1"): (billed("proj_direct", "mystery-1"), 8),
+                   ("reconciled", "gpt-4.1"): (got[("reconciled", "gpt-4.1")][0], 20),
+                   ("reconciled", "mystery-2"): (got[("reconciled", "mystery-2")][0], 8)}
+    assert got[("reconciled", "gpt-4.1")][0] + got[("reconciled", "mystery-2")][0] == billed("proj_direct", "gpt-4.1")
+    # mystery-2 takes the token share of the rest of the bill: 8 of 28 rows' (nearly equal) tokens; weights
+    # scaled by 10^k keep ~10 significant digits at these sizes
+    rest = billed("proj_direct", "gpt-4.1")
+    assert abs(got[("reconciled", "mystery-2")][0] - rest * 8 / 28) < rest * Decimal("1e-8")
+    # each gateway row's share is proportional to its own cost (credits take negative shares)
+    pool = billed("proj_gateway", "gpt-4o")
+    shares = dict(query(tmp_path, "SELECT api_key_id, cost_usd FROM spend WHERE model = 'gpt-4o'"))
+    for i, c in enumerate(costs):
+        assert abs(shares[f"hash-{i}"] - pool * c / sum(costs)) < abs(pool) * Decimal("1e-8"), i
+
+
+def test_migration_0007_fills_spend_money_of_existing_rows(tmp_path: Path, cli: Any) -> None:
+    """A store written before migration 0007 (no spend_usd/in_spend), holding attributed, hidden and
+    reconciled rows and a cost beyond the import bound: after the migration `spend` shows the same figures,
+    the out-of-bound cost reads as unknown, and the next write keeps the columns right."""
+    import duckdb
+
+    setup(tmp_path, cli)
+    everything = "SELECT * FROM spend ORDER BY ALL"
+    before = query(tmp_path, everything)
+    con = duckdb.connect(str(tmp_path / "s.duckdb"))
+    for col in ("spend_usd", "in_spend"):
+        con.execute(f"ALTER TABLE records DROP COLUMN {col}")
+    con.execute("DELETE FROM schema_migrations WHERE name = '0007_spend_money'")
+    con.execute("""INSERT INTO records (source, kind, record_type, covers_usage, ts, period_end, granularity, provider,
+                       cost_usd, cost_basis, currency)
+                   VALUES ('old', 'canonical', 'usage', FALSE, '2026-11-05', '2026-11-06', 'day', 'x', 1e18,
+                           'estimated', 'USD')""")
+    con.close()
+    cfg = load_config(str(tmp_path / "sw.toml"))
+    with Store.open(str(tmp_path / "s.duckdb"), allocation=cfg.allocation, money=rules_of(cfg)):
+        pass
+    after = query(tmp_path, everything)
+    assert [r for r in after if r[3] != "x"] == before  # r[3]: provider
+    assert query(tmp_path, "SELECT count(*), count(cost_usd) FROM spend WHERE provider = 'x'") == [(1, 0)]
+    assert query(tmp_path, "SELECT count(*) FROM records WHERE in_spend <> (hidden_by IS NULL) "
+                           "OR spend_usd IS DISTINCT FROM coalesce(spend_cost, cost_usd) AND provider <> 'x'") == [(0,)]
+    # the next import recomputes its days and keeps both columns right
+    assert cli("--config", "sw.toml", "import", "bill.csv", "--format", "openai-costs-csv", "--source", "openai").code == 0
+    assert [r for r in query(tmp_path, everything) if r[3] != "x"] == before
