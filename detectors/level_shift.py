@@ -96,13 +96,14 @@ class LevelShift(DetectorBase):
         L = "lv, k"
         D, ev_lo = date_lit(day), date_lit(add_days(day, -span + 1))
         floor, mr = o.min_increase_usd, o.min_ratio
+        recent = date_lit(add_days(day, -o.min_days + 1))  # the days whose sum decides which series are judged
         sql = f"""
-        WITH d AS MATERIALIZED ({keyed(rel, levels, "day", "CAST(sum(cost_usd) AS DECIMAL(38, 10)) AS v")}),
-        s AS (  -- series alive before the baseline starts and spending enough lately to matter
-            SELECT {L} FROM d GROUP BY ALL
-            HAVING min(day) <= {date_lit(base_lo)}
-               AND sum(v) FILTER (WHERE day >= {date_lit(add_days(day, -o.min_days + 1))}) >= {floor} * {o.min_days}
+        WITH s AS MATERIALIZED (  -- series alive before the baseline starts and spending enough lately to matter
+            SELECT {L} FROM {keyed(f"(SELECT * FROM {rel} WHERE day = {date_lit(base_lo)} OR day >= {recent})", levels,
+                                   "", f"sum(cost_usd) FILTER (WHERE day >= {recent}) AS recent, min(day) AS first")}
+            WHERE first <= {date_lit(base_lo)} AND recent >= {floor} * {o.min_days}
         ),
+        d AS MATERIALIZED ({keyed(rel, levels, "day", "CAST(sum(cost_usd) AS DECIMAL(38, 10)) AS v", only="s")}),
         g AS MATERIALIZED (
             SELECT s.*, c.day, isodow(c.day) AS dow, coalesce(d.v, 0) AS v
             FROM s CROSS JOIN (SELECT CAST(unnest(generate_series(CAST({date_lit(base_lo)} AS TIMESTAMP),

@@ -117,7 +117,7 @@ class Spike(DetectorBase):
             WHERE v >= {floor}
         ),
         d AS MATERIALIZED ({keyed(rel, levels, "day", "CAST(sum(cost_usd) AS DECIMAL(38, 10)) AS v", only="cand")}),
-        s AS (  -- first day ever (cold start), over all history but only for candidate series
+        s AS MATERIALIZED (  -- first day ever (cold start), over all history but only for candidate series
             SELECT {L}, first_day FROM {keyed(firsts, levels, "", "min(first_day) AS first_day")} f SEMI JOIN cand USING ({L})
         ),
         grid AS MATERIALIZED (
