@@ -12,7 +12,7 @@ from typing import Any
 from spendwatch.history import DAILY_DIMS, DIMS, date_lit, today, ts_lit
 
 __all__ = ["DAILY_DIMS", "DIMS", "date_lit", "today", "ts_lit", "str_lit", "level_dims", "days_between",
-           "add_days", "first_of_each_day", "steps_seeing", "keyed", "unkey"]
+           "add_days", "first_of_each_day", "days_judged", "steps_seeing", "keyed", "unkey"]
 
 
 def str_lit(s: str) -> str:
@@ -40,6 +40,12 @@ def first_of_each_day(times: list[datetime]) -> list[datetime]:
             seen.add(today(t))
             out.append(t)
     return out
+
+
+def days_judged(times: list[datetime], days: set[date]) -> list[datetime]:
+    """For a detector whose answer depends only on the UTC day (`resolution = "day"`): the first step of
+    each day whose today() is in `days` (the days where it could fire, found in bulk)."""
+    return [t for t in first_of_each_day(times) if today(t) in days]
 
 
 def steps_seeing(times: list[datetime], visible_from: list[datetime]) -> list[datetime]:
