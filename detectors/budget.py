@@ -88,9 +88,10 @@ class Budget(DetectorBase):
             return []
         tz = config.daemon.timezone
         chosen: set[datetime] = set()
-        if any(b.forecast and b.period != "day" for b in config.budgets):
-            chosen |= set(first_of_each_day(times))
         conn = history.conn
+        for b in config.budgets:
+            if b.forecast and b.period != "day":
+                chosen |= self._forecast_days(history, b, tz, options, times)
         for b in config.budgets:
             starts = [period_bounds(t, b.period, tz)[0] for t in times]
             values = ", ".join(f"({ts_lit(t)}, {ts_lit(s)})" for t, s in zip(times, starts, strict=False))
@@ -114,6 +115,55 @@ class Budget(DetectorBase):
                     chosen.add(at)
                 prev = (ps, n)
         return sorted(chosen)
+
+    def _forecast_days(self, history: History, b: Any, tz: str, o: Budget.Options, times: list[datetime]) -> set[datetime]:
+        """The first steps of the days on which budget `b`'s forecast could reach its amount: an upper bound
+        of `_forecast`'s projection must. Per UTC day, PP = the sum of the positive costs of every matching
+        row in the snapshot (visible or not at the step, so it bounds any visible sum). Spend known so far
+        is at most PP over the days from the period's start to today; each weekday's rate (a median of
+        daily spend over days in [today - max_lag_days - 7 * forecast_weeks, today)) is at most the largest
+        PP of that weekday there; every remaining day of the period (from max(start, today - max_lag_days))
+        counts whole. A day whose bound stays under the amount cannot fire, so `run` skips it."""
+        firsts = first_of_each_day(times)
+        if not firsts:
+            return set()
+        pp = dict(history.conn.execute(
+            f"SELECT day, sum(greatest(cost_usd, 0)) FROM {history.spend_rel(max(times))} "
+            f"WHERE {match_sql(b.match)} AND cost_usd IS NOT NULL GROUP BY day").fetchall())
+        zero = Decimal(0)
+        out: set[datetime] = set()
+        fired: set[datetime] = set()
+        for t in firsts:
+            start, end = period_bounds(t, b.period, tz)
+            td = today(t)
+            lo = td - timedelta(days=o.max_lag_days + 7 * o.forecast_weeks)
+            rate = {w: zero for w in range(7)}
+            d = lo
+            while d < td:
+                rate[d.weekday()] = max(rate[d.weekday()], pp.get(d, zero))
+                d += timedelta(days=1)
+            d, bound = start.date(), zero  # the UTC day holding start (start is UTC)
+            while d < td:
+                bound += pp.get(d, zero)
+                d += timedelta(days=1)
+            c0 = max(start, datetime.combine(td - timedelta(days=o.max_lag_days), time(0), UTC))
+            d = c0.date()
+            while datetime.combine(d, time(0), UTC) < end:
+                bound += rate[d.weekday()]
+                d += timedelta(days=1)
+            if bound >= b.amount and start not in fired and self._forecast_fires(history, b, tz, o, t):
+                out.add(t)
+                fired.add(start)  # one forecast finding per period (a fixed key and step): later days print nothing new
+        return out
+
+    def _forecast_fires(self, history: History, b: Any, tz: str, o: Budget.Options, now: datetime) -> bool:
+        """Whether `run` at `now` would report `b`'s forecast: the same queries, without drivers or text."""
+        start, end = period_bounds(now, b.period, tz)
+        cond = match_sql(b.match)
+        spent = history.conn.execute(
+            f"SELECT CAST(coalesce(sum(cost_usd), 0) AS DECIMAL(38, 10)) FROM {history.spend_rel(now)} "
+            f"WHERE {cond} AND ts >= {ts_lit(start)} AND ts < {ts_lit(end)}").fetchone()[0]
+        return spent < b.amount and self._forecast(history, b, cond, start, end, now, o, spent, "", list) is not None
 
     def run(self, history: History, config: Any, options: Budget.Options, now: datetime) -> list[Finding]:
         out: list[Finding] = []

@@ -18,6 +18,7 @@ from spendwatch.findings import Finding
 from spendwatch.history import History
 
 from . import DETECTORS
+from ._data import steps_seeing
 
 
 @DETECTORS.register("import_errors")
@@ -27,6 +28,16 @@ class ImportErrors(DetectorBase):
     @dataclass(frozen=True)
     class Options:
         pass
+
+    def fire_times(self, history: History, config: Any, options: Any, times: list[datetime]) -> list[datetime]:
+        """For backtests: a finding is new only at a step where an error line's import time has passed (the
+        table keeps no other history), so only those steps can print something."""
+        if not times:
+            return []
+        vis = [r[0] for r in history.conn.execute(
+            "SELECT DISTINCT imported_at FROM imported_files WHERE error IS NOT NULL AND imported_at <= ?",
+            [max(times)]).fetchall()]
+        return steps_seeing(times, vis)
 
     def run(self, history: History, config: Any, options: Any, now: datetime) -> list[Finding]:
         rows = history.conn.execute(

@@ -27,7 +27,7 @@ from spendwatch.values import Ratio
 
 from . import DETECTORS
 from ._cells import Candidate, Cells
-from ._data import add_days, date_lit, keyed, today, unkey
+from ._data import add_days, date_lit, days_judged, first_of_each_day, keyed, today, unkey
 from ._text import day_words, describe, driver_clause, money, ratio
 from .spike import DEFAULT_LEVELS, check_levels
 
@@ -55,6 +55,50 @@ class LevelShift(DetectorBase):
 
     def horizon(self, o: LevelShift.Options) -> timedelta:
         return timedelta(days=o.min_days + o.grace_days + 7 * o.baseline_weeks + 2)
+
+    def fire_times(self, history: History, config: Any, options: LevelShift.Options,
+                   times: list[datetime]) -> list[datetime]:
+        """For backtests: the days on which some series could fire, for every day of the replay in one query;
+        `run` judges only those. Necessary condition of `run`'s (a superset of its days): each of the last
+        `min_days` days ending on the judged day D is elevated against the weekday median of D's baseline
+        weeks. Day D - j has its weekday's baseline days at D - j - 7k for the k whose day falls in D's
+        baseline, i.e. a fixed window of earlier same-weekday rows per j, so each j is one window median
+        and a lag. Compared in DOUBLE with a margin, so rounding can only add days."""
+        firsts = first_of_each_day(times)
+        if not firsts:
+            return []
+        o = options
+        span = o.min_days + o.grace_days
+        judged = {add_days(today(t), -1) for t in firsts}
+        d_lo, d_hi = min(judged), max(judged)
+        lo = add_days(d_lo, -span - 7 * o.baseline_weeks + 1)
+        now = max(times)
+        L = "lv, k"
+        floor, mr = float(o.min_increase_usd), float(o.min_ratio)
+        eps = "1e-6 * (1 + abs(v) + abs(m{j}))"
+        meds, ups = [], []
+        for j in range(o.min_days):
+            k_lo, k_hi = -(-(span - j) // 7), (span + 7 * o.baseline_weeks - 1 - j) // 7
+            meds.append(f"median(v) OVER (PARTITION BY {L}, dow ORDER BY day ROWS BETWEEN {k_hi} PRECEDING AND {k_lo} PRECEDING) AS m{j}")
+            ups.append(f"(v >= coalesce(m{j}, 0) * {mr} - {eps.format(j=j)} OR "
+                       f"(coalesce(m{j}, 0) <= 1e-9 AND v >= {floor} - 1e-6 * (1 + abs(v)))) AS up{j}")
+        lags = " AND ".join(f"coalesce(lag(up{j}, {j}) OVER (PARTITION BY {L} ORDER BY day), FALSE)" if j else "up0"
+                            for j in range(o.min_days))
+        sql = f"""
+        WITH d AS MATERIALIZED ({keyed(history.daily_rel(now, lo), o.levels, "day", "sum(cost_usd) AS v")}),
+        s AS (SELECT DISTINCT {L} FROM d),
+        grid AS (
+            SELECT s.*, g.day, CAST(coalesce(d.v, 0) AS DOUBLE) AS v, isodow(g.day) AS dow
+            FROM s CROSS JOIN (SELECT CAST(unnest(generate_series(CAST({date_lit(lo)} AS TIMESTAMP),
+                                                                    CAST({date_lit(d_hi)} AS TIMESTAMP), INTERVAL 1 DAY)) AS DATE) AS day) g
+            LEFT JOIN d USING ({L}, day)
+        ),
+        w AS (SELECT *, {", ".join(meds)} FROM grid),
+        u AS (SELECT {L}, day, {", ".join(ups)} FROM w)
+        SELECT DISTINCT day FROM (SELECT day, {lags} AS shift FROM u) WHERE shift AND day >= {date_lit(d_lo)}
+        """
+        days = {r[0] for r in history.conn.execute(sql).fetchall()}
+        return days_judged(times, {add_days(d, 1) for d in days})
 
     def run(self, history: History, config: Any, options: LevelShift.Options, now: datetime) -> list[Finding]:
         o = options
@@ -96,13 +140,14 @@ class LevelShift(DetectorBase):
         L = "lv, k"
         D, ev_lo = date_lit(day), date_lit(add_days(day, -span + 1))
         floor, mr = o.min_increase_usd, o.min_ratio
+        recent = date_lit(add_days(day, -o.min_days + 1))  # the days whose sum decides which series are judged
         sql = f"""
-        WITH d AS MATERIALIZED ({keyed(rel, levels, "day", "CAST(sum(cost_usd) AS DECIMAL(38, 10)) AS v")}),
-        s AS (  -- series alive before the baseline starts and spending enough lately to matter
-            SELECT {L} FROM d GROUP BY ALL
-            HAVING min(day) <= {date_lit(base_lo)}
-               AND sum(v) FILTER (WHERE day >= {date_lit(add_days(day, -o.min_days + 1))}) >= {floor} * {o.min_days}
+        WITH s AS MATERIALIZED (  -- series alive before the baseline starts and spending enough lately to matter
+            SELECT {L} FROM {keyed(f"(SELECT * FROM {rel} WHERE day = {date_lit(base_lo)} OR day >= {recent})", levels,
+                                   "", f"sum(cost_usd) FILTER (WHERE day >= {recent}) AS recent, min(day) AS first")}
+            WHERE first <= {date_lit(base_lo)} AND recent >= {floor} * {o.min_days}
         ),
+        d AS MATERIALIZED ({keyed(rel, levels, "day", "CAST(sum(cost_usd) AS DECIMAL(38, 10)) AS v", only="s")}),
         g AS MATERIALIZED (
             SELECT s.*, c.day, isodow(c.day) AS dow, coalesce(d.v, 0) AS v
             FROM s CROSS JOIN (SELECT CAST(unnest(generate_series(CAST({date_lit(base_lo)} AS TIMESTAMP),

@@ -21,7 +21,7 @@ from spendwatch.timeutil import UTC
 
 from . import DETECTORS
 from ._cells import Candidate, Cells
-from ._data import add_days, date_lit, level_dims, today
+from ._data import add_days, date_lit, days_judged, level_dims, today
 from ._text import day_words, describe, driver_clause, money
 from .spike import check_levels
 
@@ -43,6 +43,17 @@ class NewSpender(DetectorBase):
 
     def horizon(self, o: NewSpender.Options) -> timedelta:
         return timedelta(days=o.window_days + 1)
+
+    def fire_times(self, history: History, config: Any, options: NewSpender.Options, times: list[datetime]) -> list[datetime]:
+        """For backtests: a series is new on day D only if its first day f is in [D - window_days + 1, D], and a
+        series' first day is the first day of one of its cells, so only days within `window_days` after some
+        cell's first day can fire (the first-seen table holds every cell; `run` judges those days)."""
+        if not times:
+            return []
+        firsts = [r[0] for r in history.conn.execute(
+            f"SELECT DISTINCT first_day FROM {history.first_rel(max(times))}").fetchall()]
+        days = {add_days(f, k) for f in firsts for k in range(1, options.window_days + 1)}
+        return days_judged(times, days)
 
     def run(self, history: History, config: Any, options: NewSpender.Options, now: datetime) -> list[Finding]:
         o = options

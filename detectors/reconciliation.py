@@ -23,7 +23,7 @@ from spendwatch.timeutil import UTC
 from spendwatch.values import Ratio
 
 from . import DETECTORS
-from ._data import add_days, date_lit, today, ts_lit
+from ._data import add_days, date_lit, days_judged, today, ts_lit
 from ._text import day_words, money, pct, provider_name
 
 Q2 = Decimal("0.01")
@@ -41,6 +41,22 @@ class Reconciliation(DetectorBase):
         days: int = 7
         max_share: Ratio = Ratio("0.1")
         min_diff_usd: Decimal = Decimal("5")
+
+    def fire_times(self, history: History, config: Any, options: Reconciliation.Options,
+                   times: list[datetime]) -> list[datetime]:
+        """For backtests: a day can fire only if one of the `days` before it holds both an estimate and a bill
+        for the same (provider, project, UTC day); those days are found in one query, `run` judges them."""
+        if not times:
+            return []
+        lo = datetime.combine(add_days(today(min(times)), -options.days), datetime.min.time(), UTC)
+        rel = (f"(SELECT provider, coalesce(project_id, '') AS pk, CAST(timezone('UTC', ts) AS DATE) AS day, record_type, "
+               f"cost_basis, covers_usage, cost_usd FROM records WHERE ts >= {ts_lit(lo)} AND ts < {ts_lit(max(times))} "
+               f"AND {NOT_TAKEN})")
+        both = [r[0] for r in history.conn.execute(
+            f"""SELECT DISTINCT day FROM {rel} GROUP BY provider, pk, day
+                HAVING bool_or(record_type = 'usage' AND cost_basis = 'estimated' AND cost_usd IS NOT NULL)
+                   AND bool_or(record_type = 'cost' AND covers_usage)""").fetchall()]
+        return days_judged(times, {add_days(d, k) for d in both for k in range(1, options.days + 1)})
 
     def run(self, history: History, config: Any, options: Reconciliation.Options, now: datetime) -> list[Finding]:
         o = options

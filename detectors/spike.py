@@ -31,7 +31,7 @@ from spendwatch.values import Ratio
 
 from . import DETECTORS
 from ._cells import Candidate, Cells
-from ._data import DIMS, add_days, date_lit, keyed, level_dims, today, unkey
+from ._data import DIMS, add_days, date_lit, days_judged, first_of_each_day, keyed, level_dims, today, unkey
 from ._text import WEEKDAYS, day_words, describe, driver_clause, money, ratio
 
 DEFAULT_LEVELS = ["provider", "provider,model", "project_id", "api_key_id", "team"]
@@ -78,6 +78,53 @@ class Spike(DetectorBase):
     def horizon(self, o: Spike.Options) -> timedelta:
         return timedelta(days=max(7 * o.baseline_weeks, 31 * o.recurring_months) + 4)
 
+    def fire_times(self, history: History, config: Any, options: Spike.Options, times: list[datetime]) -> list[datetime]:
+        """For backtests: the days on which some series could fire, judged for every day of the replay in one
+        query, and `run` only there. The test is a necessary condition of `run`'s (a superset of its days):
+        the day's spend reaches the dollar floor, the series is old enough, and the rise over the same
+        weekday's median (the same weeks, from the same daily series and first-seen days) meets the floor
+        and the ratio, compared in DOUBLE with a margin so rounding can only add days, never drop one. The
+        other tests (z-score, earlier high days, recurring jobs) are left to `run`."""
+        firsts = first_of_each_day(times)
+        if not firsts:
+            return []
+        o = options
+        judged = {add_days(today(t), -1) for t in firsts}
+        d_lo, d_hi = min(judged), max(judged)
+        lo = add_days(d_lo, -7 * o.baseline_weeks)
+        now = max(times)
+        L = "lv, k"
+        floor, mr = float(o.min_increase_usd), float(o.min_ratio)
+        sql = f"""
+        WITH d AS MATERIALIZED ({keyed(history.daily_rel(now, lo), o.levels, "day", "sum(cost_usd) AS v")}),
+        cand AS MATERIALIZED (
+            SELECT DISTINCT {L} FROM d WHERE day BETWEEN {date_lit(d_lo)} AND {date_lit(d_hi)} AND v >= {o.min_increase_usd}
+        ),
+        s AS MATERIALIZED (
+            SELECT {L}, first_day FROM {keyed(history.first_rel(now), o.levels, "", "min(first_day) AS first_day")} f
+            SEMI JOIN cand USING ({L})
+        ),
+        grid AS (
+            SELECT s.*, g.day, CAST(coalesce(d.v, 0) AS DOUBLE) AS v, isodow(g.day) AS dow
+            FROM s CROSS JOIN (SELECT CAST(unnest(generate_series(CAST({date_lit(lo)} AS TIMESTAMP),
+                                                                    CAST({date_lit(d_hi)} AS TIMESTAMP), INTERVAL 1 DAY)) AS DATE) AS day) g
+            LEFT JOIN d USING ({L}, day)
+            WHERE g.day >= s.first_day
+        ),
+        w AS (
+            SELECT *, coalesce(median(v) OVER (PARTITION BY {L}, dow ORDER BY day
+                                               ROWS BETWEEN {o.baseline_weeks} PRECEDING AND 1 PRECEDING), 0) AS exp
+            FROM grid
+        )
+        SELECT DISTINCT day FROM w
+        WHERE day >= {date_lit(d_lo)} AND first_day <= day - {o.min_history_days}
+          AND v >= {floor} * (1 - 1e-9) - 1e-9
+          AND v - exp >= {floor} - 1e-6 * (1 + abs(v) + abs(exp))
+          AND v >= exp * {mr} - 1e-6 * (1 + abs(v) + abs(exp))
+        """
+        days = {r[0] for r in history.conn.execute(sql).fetchall()}
+        return days_judged(times, {add_days(d, 1) for d in days})
+
     def run(self, history: History, config: Any, options: Spike.Options, now: datetime) -> list[Finding]:
         o = options
         day = add_days(today(now), -1)
@@ -117,7 +164,7 @@ class Spike(DetectorBase):
             WHERE v >= {floor}
         ),
         d AS MATERIALIZED ({keyed(rel, levels, "day", "CAST(sum(cost_usd) AS DECIMAL(38, 10)) AS v", only="cand")}),
-        s AS (  -- first day ever (cold start), over all history but only for candidate series
+        s AS MATERIALIZED (  -- first day ever (cold start), over all history but only for candidate series
             SELECT {L}, first_day FROM {keyed(firsts, levels, "", "min(first_day) AS first_day")} f SEMI JOIN cand USING ({L})
         ),
         grid AS MATERIALIZED (

@@ -68,7 +68,8 @@ class History:
 
         Only rows from `horizon` before `since` are copied: detectors look back at most that far (each
         declares `horizon(options)`; the run passes the largest). First-seen days, which need all history,
-        are kept per cell in `_sw_first` (a min is monotone, so it cannot leak the future).
+        are kept per cell in `_sw_first` (a min is monotone, so it cannot leak the future). The UTC day of the
+        earliest ts is the earliest UTC day (the day is monotone in ts), so only the minimum is converted.
         """
         conn = store.conn
         lo = day_start((since or until) - horizon)
@@ -102,7 +103,7 @@ class History:
         if rules is None or any("granularity" in r.match for r in rules):
             conn.execute(
                 f"""CREATE OR REPLACE TEMP TABLE _sw_first AS
-                    SELECT {dd}, min(CAST(timezone('UTC', ts) AS DATE)) AS first_day
+                    SELECT {dd}, CAST(timezone('UTC', min(ts)) AS DATE) AS first_day
                     FROM spend WHERE {vis} AND granularity <> 'month' AND cost_usd > 0 GROUP BY ALL""")
         else:
             # First-seen days over all history straight from records' spend rows (a min per cell; the team is
@@ -114,7 +115,7 @@ class History:
             conn.execute(
                 f"""CREATE OR REPLACE TEMP TABLE _sw_first AS
                     SELECT {raw}, {team_sql(rules)} AS team, min(first_day) AS first_day
-                    FROM (SELECT {raw}, min(CAST(timezone('UTC', ts) AS DATE)) AS first_day FROM ({spend_rows}) r
+                    FROM (SELECT {raw}, CAST(timezone('UTC', min(ts)) AS DATE) AS first_day FROM ({spend_rows}) r
                           WHERE {vis} AND granularity <> 'month' AND cost_usd > 0 GROUP BY ALL) b
                     GROUP BY ALL""")
         try:
