@@ -26,6 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from spendwatch.app import parse_config  # noqa: E402
+from spendwatch.attribution import refresh, stored_rules  # noqa: E402
 from spendwatch.store import Store  # noqa: E402
 
 UTC = UTC
@@ -53,6 +54,8 @@ def fill(store: Store, series: int, steps: int, step: str) -> None:
         FROM range({series}) r(s), range({steps}) q(i),
              LATERAL (SELECT TIMESTAMPTZ '{START.isoformat()}' + i * INTERVAL {step} AS ts)
     """)
+    # What every writer does after its insert: materialise the figures `spend` shows (docs/attribution.md).
+    refresh(store.conn, None, None, stored_rules(store.conn))
 
 
 DAILY_GOAL = 1.5     # s, one detect pass over 10k daily series × 400 days (issue 12)

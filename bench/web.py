@@ -24,6 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from spendwatch.app import load_config  # noqa: E402
+from spendwatch.attribution import refresh, stored_rules  # noqa: E402
 from spendwatch.store import Store  # noqa: E402
 
 CONFIG = """
@@ -78,6 +79,9 @@ def fill(store: Store, rows: int) -> None:
                'day', 'openai', project_id, 'tokens', CAST(sum(cost_usd) * 1.07 AS DECIMAL(38, 10)), 'billed', 'USD'
         FROM records WHERE cost_basis = 'estimated' GROUP BY ALL
     """)
+    # What every writer does after its insert: materialise the figures `spend` shows (reconciliation
+    # included; docs/attribution.md).
+    refresh(c, None, None, stored_rules(c))
     c.execute("CHECKPOINT")
 
 
