@@ -256,17 +256,17 @@ def _nothing_to_attribute(conn: Any, where: str, params: dict[str, Any], rules: 
     Conservative by construction: it answers False (so the full plan runs) if any (provider, project, day)
     has cost lines from two sources (rule 1), or token bill lines beside estimated usage rows (rule 3), or
     if any row is a gateway log (rule 2) or already carries a materialised column."""
-    from_gw = _in("source", [g.source for g in rules.gateways])
     stale = " OR ".join(f"{c} IS NOT NULL" for c in MATERIALISED)
-    return not conn.execute(f"""
-        SELECT EXISTS (
-            SELECT 1 FROM records WHERE {where}
-            GROUP BY provider, coalesce(project_id, ''), CAST(timezone('UTC', ts) AS DATE)
-            HAVING count(DISTINCT source) FILTER (WHERE record_type = 'cost') > 1
-                OR (bool_or(record_type = 'cost' AND covers_usage)
-                    AND bool_or(record_type = 'usage' AND cost_basis = 'estimated'))
-                OR bool_or({from_gw}) OR bool_or({stale}))
-    """, params).fetchone()[0]
+    if rules.gateways:
+        stale += f" OR {_in('source', [g.source for g in rules.gateways])}"
+    # min <> max is count(DISTINCT source) > 1 at a third of the cost (NULL when the cell has no cost line).
+    return conn.execute(f"""
+        SELECT 1 FROM records WHERE {where}
+        GROUP BY provider, coalesce(project_id, ''), CAST(timezone('UTC', ts) AS DATE)
+        HAVING min(source) FILTER (WHERE record_type = 'cost') <> max(source) FILTER (WHERE record_type = 'cost')
+            OR (bool_or(record_type = 'cost' AND covers_usage) AND bool_or(record_type = 'usage' AND cost_basis = 'estimated'))
+            OR bool_or({stale})
+        LIMIT 1""", params).fetchone() is None
 
 
 # One statement: duplicates → gateway pools → reconciliation pools → exact splits → per-row results.
