@@ -405,17 +405,17 @@ class OutOfBounds(Exception):
 
 
 def _tune(conn: Any) -> dict[str, str]:
-    saved = {}
-    for name in ("memory_limit", "preserve_insertion_order"):
-        saved[name] = conn.execute(f"SELECT current_setting('{name}')").fetchone()[0]
-    conn.execute(f"SET memory_limit = {sql_literal(IMPORT_MEMORY_LIMIT)}")
-    conn.execute("SET preserve_insertion_order = false")  # lets DuckDB stream big inserts in bounded memory
-    return saved
+    """Bounded memory and streaming inserts for the import; the settings it replaces, for _restore (one round
+    trip each way: on a small file these settings are a fair share of the import's time)."""
+    names = ("memory_limit", "preserve_insertion_order")
+    values = conn.execute(f"SELECT {', '.join(f'current_setting({sql_literal(n)})' for n in names)}").fetchone()
+    # preserve_insertion_order = false lets DuckDB stream big inserts in bounded memory
+    conn.execute(f"SET memory_limit = {sql_literal(IMPORT_MEMORY_LIMIT)}; SET preserve_insertion_order = false")
+    return dict(zip(names, values, strict=True))
 
 
 def _restore(conn: Any, saved: dict[str, str]) -> None:
-    for name, value in saved.items():
-        conn.execute(f"SET {name} = {sql_literal(str(value))}")
+    conn.execute("; ".join(f"SET {name} = {sql_literal(str(value))}" for name, value in saved.items()))
 
 
 def _replace(conn: Any, kind: str, import_id: int, plan: Plan, window_cls: Any) -> list[ImportSpan]:

@@ -243,6 +243,8 @@ def refresh(conn: Any, lo: datetime | None, hi: datetime | None, rules: MoneyRul
     """Recompute the materialised `spend` columns of every record with lo <= ts < hi (None: all)."""
     where = "TRUE" if lo is None else "ts >= $lo AND ts < $hi"
     params: dict[str, Any] = {} if lo is None else {"lo": lo, "hi": hi}
+    if lo is not None and _nothing_to_attribute(conn, where, params, rules):
+        return
     from_gw = _in("source", [g.source for g in rules.gateways])
     # Only rows that can take part: bill lines, our own estimates, gateway logs.
     conn.execute(f"""
@@ -287,6 +289,27 @@ def refresh(conn: Any, lo: datetime | None, hi: datetime | None, rules: MoneyRul
         """, params)
     for t in ("_mw", "_mres", "_mnew"):
         conn.execute(f"DROP TABLE IF EXISTS {t}")
+
+
+def _nothing_to_attribute(conn: Any, where: str, params: dict[str, Any], rules: MoneyRules) -> bool:
+    """True when the days of `where` hold nothing `_PLAN` could give a figure to, and no stale figure: then
+    `refresh` would rewrite no row, and one cheap scan replaces its planned CTE and four temp tables (most
+    imports and collects touch days with no second bill, no gateway log and no bill beside our estimates).
+
+    Conservative by construction: it answers False (so the full plan runs) if any (provider, project, day)
+    has cost lines from two sources (rule 1), or token bill lines beside estimated usage rows (rule 3), or
+    if any row is a gateway log (rule 2) or already carries a materialised column."""
+    stale = " OR ".join(f"{c} IS NOT NULL" for c in MATERIALISED)
+    if rules.gateways:
+        stale += f" OR {_in('source', [g.source for g in rules.gateways])}"
+    # min <> max is count(DISTINCT source) > 1 at a third of the cost (NULL when the cell has no cost line).
+    return conn.execute(f"""
+        SELECT 1 FROM records WHERE {where}
+        GROUP BY provider, coalesce(project_id, ''), CAST(timezone('UTC', ts) AS DATE)
+        HAVING min(source) FILTER (WHERE record_type = 'cost') <> max(source) FILTER (WHERE record_type = 'cost')
+            OR (bool_or(record_type = 'cost' AND covers_usage) AND bool_or(record_type = 'usage' AND cost_basis = 'estimated'))
+            OR bool_or({stale})
+        LIMIT 1""", params).fetchone() is None
 
 
 # One statement: duplicates → gateway pools → reconciliation pools → exact splits → per-row results.
