@@ -243,8 +243,23 @@ def refresh(conn: Any, lo: datetime | None, hi: datetime | None, rules: MoneyRul
     """Recompute the materialised `spend` columns of every record with lo <= ts < hi (None: all)."""
     where = "TRUE" if lo is None else "ts >= $lo AND ts < $hi"
     params: dict[str, Any] = {} if lo is None else {"lo": lo, "hi": hi}
-    if lo is not None and _nothing_to_attribute(conn, where, params, rules):
-        return
+    # A store before migration 0007 (migration 0004 runs this) has no spend_usd/in_spend yet.
+    full = "in_spend" in {r[0] for r in conn.execute("DESCRIBE records").fetchall()}
+    if lo is None or not _nothing_to_attribute(conn, where, params, rules):
+        _attribute(conn, where, params, rules, full)
+    if full:
+        # Every other row of these days shows its stored cost: fill spend_usd where a writer inserted the row
+        # without it (writers insert RECORD_COLUMNS only; in_spend defaults to TRUE). Rows rewritten by
+        # _attribute and rows already right match nothing here, so this is one scan of the days.
+        conn.execute(f"""
+            UPDATE records SET spend_usd = {SPEND_USD}, in_spend = (hidden_by IS NULL)
+            WHERE {where} AND (spend_usd IS DISTINCT FROM {SPEND_USD} OR in_spend IS DISTINCT FROM (hidden_by IS NULL))
+        """, params)
+
+
+def _attribute(conn: Any, where: str, params: dict[str, Any], rules: MoneyRules, full: bool) -> None:
+    """Rules 1-3 over the rows of `where`: the planned split, then the rewrite of every row whose figures
+    change."""
     from_gw = _in("source", [g.source for g in rules.gateways])
     # Only rows that can take part: bill lines, our own estimates, gateway logs.
     conn.execute(f"""
@@ -261,8 +276,6 @@ def refresh(conn: Any, lo: datetime | None, hi: datetime | None, rules: MoneyRul
         WHERE {where} AND (record_type = 'cost' OR cost_basis = 'estimated' OR {from_gw})
     """, params)
     conn.execute(_PLAN)
-    # A store before migration 0007 (migration 0004 runs this) has no spend_usd/in_spend yet.
-    full = "in_spend" in {r[0] for r in conn.execute("DESCRIBE records").fetchall()}
     columns = MATERIALISED + (SPEND_MONEY if full else ())
     money = f"{_money('m.new_units')} AS spend_cost"
     derived = (f", coalesce({_money('m.new_units')}, {GUARDED_COST.replace('cost_usd', 'r.cost_usd')}) AS spend_usd, "
@@ -279,14 +292,6 @@ def refresh(conn: Any, lo: datetime | None, hi: datetime | None, rules: MoneyRul
     """, params)
     conn.execute("DELETE FROM records WHERE rowid IN (SELECT rid_ FROM _mnew)")
     conn.execute("INSERT INTO records BY NAME SELECT * EXCLUDE (rid_) FROM _mnew")
-    if full:
-        # Every other row of these days shows its stored cost: fill spend_usd where a writer inserted the row
-        # without it (writers insert RECORD_COLUMNS only; in_spend defaults to TRUE). Rows just rewritten
-        # above and rows already right match nothing here, so this is one scan of the days.
-        conn.execute(f"""
-            UPDATE records SET spend_usd = {SPEND_USD}, in_spend = (hidden_by IS NULL)
-            WHERE {where} AND (spend_usd IS DISTINCT FROM {SPEND_USD} OR in_spend IS DISTINCT FROM (hidden_by IS NULL))
-        """, params)
     for t in ("_mw", "_mres", "_mnew"):
         conn.execute(f"DROP TABLE IF EXISTS {t}")
 
