@@ -280,8 +280,15 @@ def _attribute(conn: Any, where: str, params: dict[str, Any], rules: MoneyRules,
     money = f"{_money('m.new_units')} AS spend_cost"
     derived = (f", coalesce({_money('m.new_units')}, {GUARDED_COST.replace('cost_usd', 'r.cost_usd')}) AS spend_usd, "
                "m.hidden_by IS NULL AS in_spend") if full else ""
+    changed = (f"r.spend_provider IS DISTINCT FROM m.spend_provider OR r.spend_cost IS DISTINCT FROM {_money('m.new_units')} "
+               "OR r.spend_basis IS DISTINCT FROM m.spend_basis OR r.via IS DISTINCT FROM m.via "
+               "OR r.hidden_by IS DISTINCT FROM m.hidden_by")
+    if full:
+        changed += (f" OR r.spend_usd IS DISTINCT FROM coalesce({_money('m.new_units')}, "
+                    f"{GUARDED_COST.replace('cost_usd', 'r.cost_usd')}) OR r.in_spend IS DISTINCT FROM (m.hidden_by IS NULL)")
     # Rewrite the rows whose figures change (DuckDB deletes and bulk inserts far faster than it updates
-    # scattered rows): those with new figures, and those whose old figures are gone.
+    # scattered rows): those with new figures, and those whose old figures are gone; a row whose figures
+    # come out as they were stays untouched (a collect of one source leaves the other sources' days alone).
     conn.execute(f"""
         CREATE OR REPLACE TEMP TABLE _mnew AS
         SELECT r.* EXCLUDE ({", ".join(columns)}), m.spend_provider, {money}, m.spend_basis, m.via, m.hidden_by
@@ -289,6 +296,7 @@ def _attribute(conn: Any, where: str, params: dict[str, Any], rules: MoneyRules,
         FROM records r LEFT JOIN _mres m ON r.rowid = m.rid
         WHERE {where.replace('ts', 'r.ts')} AND (m.rid IS NOT NULL OR r.spend_provider IS NOT NULL OR r.spend_cost IS NOT NULL
                OR r.spend_basis IS NOT NULL OR r.via IS NOT NULL OR r.hidden_by IS NOT NULL)
+          AND ({changed})
     """, params)
     conn.execute("DELETE FROM records WHERE rowid IN (SELECT rid_ FROM _mnew)")
     conn.execute("INSERT INTO records BY NAME SELECT * EXCLUDE (rid_) FROM _mnew")

@@ -39,7 +39,10 @@ from .timeutil import utcnow
 log = logging.getLogger("spendwatch.collect")
 
 BACKFILL_HOLD = 3.0  # seconds a backfill keeps the writer before letting readers in
-BACKFILL_BATCH_DAYS = 31  # a backfill writes up to this many fetched days in one transaction…
+# A backfill writes up to this many fetched days in one transaction… (a quarter: each write re-computes the
+# money of the days it touched, spendwatch/attribution.py, whose cost is mostly fixed per write; the time cap
+# below still bounds what a crash can lose)
+BACKFILL_BATCH_DAYS = 92
 # …or what it fetched in this long (SPENDWATCH_BACKFILL_BATCH_SECONDS overrides it, e.g. for tests)…
 BACKFILL_BATCH_SECONDS = float(os.environ.get("SPENDWATCH_BACKFILL_BATCH_SECONDS", "5"))
 BACKFILL_BATCH_ROWS = 200_000  # …or this many rows (memory), whichever comes first
