@@ -485,9 +485,16 @@ def _where(path: str, row: int) -> str:
         f"{path}:{row}" if container(path) == "jsonl" else f"{path}: row {row}")
 
 
+_STRICT_ERROR = re.compile(r"\berror\('(?:[^']|'')*'\)")
+
+
 def _first_row(conn: Any, path: str, reader: str, select: str, cond: str) -> Any:
     """(row number, *select) of the first row of the file (in file order) where `cond` holds, or None."""
     threads = conn.execute("SELECT current_setting('threads')").fetchone()[0]
+    # The import's own expressions raise error() on a bad value (money(), strict casts); DuckDB refuses error()
+    # inside try() ("TRY can not be used in combination with a volatile function"), and here a value that
+    # would raise is just a value that fails its check: NULL does that.
+    select, cond = (_STRICT_ERROR.sub("NULL", s) for s in (select, cond))
     try:
         conn.execute("SET threads = 1")  # file order for row numbers
         return conn.execute(f"SELECT row_, which_, value_ FROM (SELECT row_number() OVER () AS row_, {select}, * "

@@ -227,3 +227,16 @@ def test_azure_bad_date(imp, tmp_path):
     with pytest.raises(InputFileError) as e:
         imp("azure-costs", f)
     assert str(e.value) == f'{f}:7: column date: not a date ("31/31/2026")'
+
+
+def test_azure_date_beyond_the_time_bound_names_its_line(imp, tmp_path):
+    """Found by the fuzz suite: the diagnosis of a failed import ran the import's strict expressions (they
+    raise error() on a bad value) inside try(), which DuckDB refuses, so the user got "TRY can not be used
+    in combination with a volatile function" instead of the line."""
+    rows = azure()
+    rows[1]["date"] = "-infinity"
+    f = write_csv(tmp_path / "az.csv", rows, AZ_COLUMNS)
+    with pytest.raises(InputFileError) as e:
+        imp("azure-costs", f)
+    assert str(e.value) == (f'{f}:3: ts computed from this line: outside the supported time range '
+                            '(2000-01-01 to 2100-01-01) ("-infinity")')
