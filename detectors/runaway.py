@@ -29,7 +29,7 @@ from spendwatch.values import Ratio
 
 from . import DETECTORS
 from ._cells import Candidate, Cells
-from ._data import level_dims, ts_lit
+from ._data import level_dims, str_lit, ts_lit
 from ._text import WEEKDAYS, describe, driver_clause, money, ratio
 from .spike import check_levels
 
@@ -60,7 +60,21 @@ class Runaway(DetectorBase):
     # ------------------------------------------------------------------------------------------ running
     def run(self, history: History, config: Any, options: Runaway.Options, now: datetime) -> list[Finding]:
         last = floor_to(now, HOUR) - HOUR          # the last complete hour
-        return self._build(history, options, now, self._judged(history, options, now, last, last))
+        return self._build(history, options, now, self._judged(history, options, now, last, last, self._hot(history, options, last)))
+
+    def _hot(self, history: History, options: Runaway.Options, last: datetime) -> list[list[tuple[Any, ...]]] | None:
+        """In a backtest, the series `fire_times` found elevated at hour `last`, per level: `run` judges only
+        those (None: all). Each series is judged in its own window partition, so leaving the others out
+        changes nothing for these; the bulk judgement is the superset `fire_times` already relies on to
+        choose the steps (an elevated hour of a series in a step's run is elevated in the bulk query)."""
+        memo = getattr(self, "_bulk", None)
+        if memo is None or memo[0] is not history or memo[1] is not options or not memo[2] <= last <= memo[3]:
+            return None
+        out: list[list[tuple[Any, ...]]] = [[] for _ in options.levels]
+        for scope, hr, *_, rank, _rel in memo[4]:
+            if hr == last:
+                out[rank].append(tuple(scope.values()))
+        return out
 
     def fire_times(self, history: History, config: Any, options: Runaway.Options, times: list[datetime]) -> list[datetime]:
         """For backtests: the steps at which a run could fire, i.e. whose last complete hour is elevated.
@@ -69,10 +83,12 @@ class Runaway(DetectorBase):
             return []
         lasts = {floor_to(t, HOUR) - HOUR: t for t in sorted(times, reverse=True)}
         rows = self._judged(history, options, max(times), min(lasts), max(lasts))
+        self._bulk = (history, options, min(lasts), max(lasts), rows)  # for `run` at the chosen steps (_hot)
         hot = {r[1] for r in rows}
         return sorted(t for last, t in lasts.items() if last in hot)
 
-    def _judged(self, history: History, o: Runaway.Options, now: datetime, h_lo: datetime, h_hi: datetime) -> list[list[Any]]:
+    def _judged(self, history: History, o: Runaway.Options, now: datetime, h_lo: datetime, h_hi: datetime,
+                only: list[list[tuple[Any, ...]]] | None = None) -> list[list[Any]]:
         lo = h_lo - timedelta(hours=o.lookback_hours) - max(timedelta(weeks=o.baseline_weeks),
                                                              timedelta(days=o.recent_days + 1))
         rel = (f"(SELECT * FROM {history.spend_rel(now)} WHERE {FINE} AND cost_usd IS NOT NULL "
@@ -80,7 +96,13 @@ class Runaway(DetectorBase):
         out = []
         for rank, level in enumerate(o.levels):
             dims = level_dims(level)
-            for r in history.conn.execute(self._sql(rel, dims, lo, h_lo, h_hi, o)).fetchall():
+            pick = ""
+            if only is not None:
+                if not only[rank]:
+                    continue
+                pick = " AND (" + " OR ".join("(" + " AND ".join(f"{d} = {str_lit(str(v))}" for d, v in zip(dims, vals, strict=True))
+                                              + ")" for vals in only[rank]) + ")"
+            for r in history.conn.execute(self._sql(rel, dims, lo, h_lo, h_hi, o, pick)).fetchall():
                 out.append([dict(zip(dims, r[: len(dims)], strict=False)), *r[len(dims):], rank, rel])
         return out
 
@@ -113,7 +135,8 @@ class Runaway(DetectorBase):
                                identity_period=d["onset"].isoformat()))
         return out
 
-    def _sql(self, rel: str, dims: list[str], lo: datetime, h_lo: datetime, h_hi: datetime, o: Runaway.Options) -> str:
+    def _sql(self, rel: str, dims: list[str], lo: datetime, h_lo: datetime, h_hi: datetime, o: Runaway.Options,
+             pick: str = "") -> str:
         """Every elevated hour in [h_lo, h_hi] with its reference, threshold, run onset and run total.
 
         Each hour is judged against data before it only (same hour of week in earlier weeks; the
@@ -126,7 +149,7 @@ class Runaway(DetectorBase):
         look = o.lookback_hours
         return f"""
         WITH h AS (
-            SELECT {L}, date_trunc('hour', ts) AS hr, sum(cost_usd) AS v FROM {rel} WHERE {nn} GROUP BY ALL
+            SELECT {L}, date_trunc('hour', ts) AS hr, sum(cost_usd) AS v FROM {rel} WHERE {nn}{pick} GROUP BY ALL
         ),
         s AS (SELECT {L}, min(hr) AS first_hr FROM h GROUP BY ALL
               HAVING max(v) FILTER (WHERE hr >= {ts_lit(h_lo)}) >= {o.min_usd_per_hour}),
