@@ -40,11 +40,10 @@ class Cells:
 
     def __init__(self, conn: Any, rel: str, obs_cond: str, base_cond: str, obs_div: int = 1, base_div: int = 1,
                  dims: Sequence[str] = CELL_DIMS) -> None:
-        import numpy as np
-
         cols = ", ".join(dims)
         self.conn = conn
         self.dims = tuple(dims)
+        self._loaded = False
         conn.execute(
             f"""CREATE OR REPLACE TEMP TABLE _sw_cells AS
                 SELECT {cols},
@@ -52,15 +51,25 @@ class Cells:
                        CAST(coalesce(sum(cost_usd) FILTER (WHERE {base_cond}), 0) / {base_div} AS DECIMAL(38, 10)) AS exp
                 FROM {rel} WHERE ({obs_cond}) OR ({base_cond})
                 GROUP BY ALL""")
-        got = conn.execute(f"SELECT {cols}, CAST(obs - exp AS DOUBLE) AS change FROM _sw_cells").fetchnumpy()
-        self.cols = {d: np.asarray(got[d], dtype=object) for d in dims}
+
+    def _load(self) -> None:
+        """The cells as arrays, for `mask` and `fold` only: `drivers` works in SQL, so a caller that only
+        names drivers (budget) never fetches every cell into Python."""
+        import numpy as np
+
+        if self._loaded:
+            return
+        got = self.conn.execute(f"SELECT {', '.join(self.dims)}, CAST(obs - exp AS DOUBLE) AS change FROM _sw_cells").fetchnumpy()
+        self.cols = {d: np.asarray(got[d], dtype=object) for d in self.dims}
         self.n = len(got["change"])
         self.change = np.asarray(got["change"], dtype=float)
         self.pos = np.maximum(self.change, 0.0)
+        self._loaded = True
 
     def mask(self, scope: dict[str, Any]) -> Any:
         import numpy as np
 
+        self._load()
         m = np.ones(self.n, dtype=bool)
         for k, v in scope.items():
             if k in self.cols:
@@ -70,8 +79,8 @@ class Cells:
     def drivers(self, scope: dict[str, Any], top: int = 5) -> list[dict[str, Any]]:
         """Contributors to the scope's change, ranked by dollar share (only rising ones are named)."""
 
-        where = " AND ".join(f"{k} = {str_lit(str(v))}" for k, v in sorted(scope.items()) if k in self.cols) or "TRUE"
-        dims = [d for d in DRIVER_DIMS if d in self.cols and d not in scope]
+        where = " AND ".join(f"{k} = {str_lit(str(v))}" for k, v in sorted(scope.items()) if k in self.dims) or "TRUE"
+        dims = [d for d in DRIVER_DIMS if d in self.dims and d not in scope]
         if not dims:
             return []
         sets = ", ".join(f"({d})" for d in dims)
@@ -86,14 +95,18 @@ class Cells:
                 SELECT g.dim, g.value, g.obs, g.exp, g.obs - g.exp AS change, t.total, n.distinct_
                 FROM g, t, n WHERE n.dim = g.dim AND g.value IS NOT NULL AND g.obs > g.exp AND t.total > 0""").fetchall()
         rank = {d: i for i, d in enumerate(DRIVER_DIMS)}
+        # Rising contributors can be every cell (a budget's period against nothing): rank them all, but build
+        # (quantize, mask) only the few that are named.
+        # Dimensions with one value say nothing about cause ("100% from project x"): rank them last.
+        keyed = sorted(((distinct < 2, -(change / total), rank[dim], str(value)), i)
+                       for i, (dim, value, obs, exp, change, total, distinct) in enumerate(rows))
         out = []
-        for dim, value, obs, exp, change, total, distinct in rows:  # only rising contributors: a few
+        for _, i in keyed[:top]:
+            dim, value, obs, exp, change, total, _distinct = rows[i]
             out.append({"dimension": dim, "value": _show(dim, value), "observed": obs.quantize(Q2),
                         "expected": exp.quantize(Q2), "change": change.quantize(Q2),
-                        "share": (change / total).quantize(Q2), "_key": (distinct < 2, -(change / total), rank[dim], str(value))})
-        # Dimensions with one value say nothing about cause ("100% from project x"): rank them last.
-        out.sort(key=lambda d: d["_key"])
-        return [{k: v for k, v in d.items() if k != "_key"} for d in out[:top]]
+                        "share": (change / total).quantize(Q2)})
+        return out
 
     def fold(self, cands: list[Candidate], inside: float = 0.5, carry: float = 0.9) -> list[Candidate]:
         """Greedy de-duplication: the biggest rise first; candidates whose rise lies mostly (≥ `inside`)
@@ -103,6 +116,7 @@ class Cells:
 
         if not cands:
             return []
+        self._load()
         masks = np.array([self.mask(c.scope) for c in cands]) if self.n else np.zeros((len(cands), 0), bool)
         own = masks @ self.pos if self.n else np.zeros(len(cands))
         ncells = masks.sum(axis=1) if self.n else np.zeros(len(cands))
