@@ -86,26 +86,37 @@ class Cells:
         sets = ", ".join(f"({d})" for d in dims)
         which = "CASE " + " ".join(f"WHEN grouping({d}) = 0 THEN '{d}'" for d in dims) + " END"
         value = "coalesce(" + ", ".join(dims) + ")"
-        rows = self.conn.execute(
+        cur = self.conn.execute(
             f"""WITH s AS (SELECT * FROM _sw_cells WHERE {where}),
                      t AS (SELECT sum(obs) - sum(exp) AS total FROM s),
                      g AS (SELECT {which} AS dim, {value} AS value, sum(obs) AS obs, sum(exp) AS exp
                            FROM s GROUP BY GROUPING SETS ({sets})),
-                     n AS (SELECT dim, count(*) FILTER (WHERE value IS NOT NULL) AS distinct_ FROM g GROUP BY dim),
-                     r AS (SELECT g.dim, g.value, g.obs, g.exp, g.obs - g.exp AS change, t.total, n.distinct_,
-                                  n.distinct_ < 2 AS cls
-                           FROM g, t, n WHERE n.dim = g.dim AND g.value IS NOT NULL AND g.obs > g.exp AND t.total > 0),
-                     k AS (SELECT cls, min(change) AS c_top FROM (
-                               SELECT cls, change, row_number() OVER (PARTITION BY cls ORDER BY change DESC) AS rn FROM r)
-                           WHERE rn <= {top} GROUP BY cls)
-                SELECT r.dim, r.value, r.obs, r.exp, r.change, r.total, r.distinct_
-                FROM r JOIN k USING (cls) WHERE CAST(r.change AS DOUBLE) >= CAST(k.c_top AS DOUBLE) * (1 - 1e-9)""").fetchall()
-        # Only a superset of the named ones leaves DuckDB: per class (below), the `top` largest changes and any
-        # within a relative 1e-9 of the smallest of them. Python ranks by the share change / total, a Decimal
-        # quotient (28 digits) that is monotone in change, so a row further below ranks after those `top`.
+                     n AS (SELECT dim, count(*) FILTER (WHERE value IS NOT NULL) AS distinct_ FROM g GROUP BY dim)
+                SELECT g.dim, g.value, g.obs, g.exp, g.obs - g.exp AS change, t.total, n.distinct_
+                FROM g, t, n WHERE n.dim = g.dim AND g.value IS NOT NULL AND g.obs > g.exp AND t.total > 0
+                ORDER BY n.distinct_ < 2, change DESC""")
         rank = {d: i for i, d in enumerate(DRIVER_DIMS)}
-        # Rising contributors can be every cell (a budget's period against nothing): rank them all, but build
-        # (quantize, mask) only the few that are named.
+        # Rising contributors can be every cell (a budget's period against nothing). They arrive by class (below),
+        # then change, largest first; the share change / total (a Decimal quotient, the ranking below) is
+        # monotone in change, so once `top` rows are in and a row's class is later or its share smaller
+        # than the `top`-th's, no later row can be named: the rest is never fetched.
+        rows: list[tuple[Any, ...]] = []
+        cut: tuple[bool, Decimal] | None = None
+        while True:
+            chunk = cur.fetchmany(64)
+            if not chunk:
+                break
+            stop = False
+            for r in chunk:
+                cls, share = r[6] < 2, r[4] / r[5]
+                if cut is not None and (cls > cut[0] or (cls == cut[0] and share < cut[1])):
+                    stop = True
+                    break
+                rows.append(r)
+                if len(rows) == top:
+                    cut = (cls, share)
+            if stop:
+                break
         # Dimensions with one value say nothing about cause ("100% from project x"): rank them last.
         keyed = sorted(((distinct < 2, -(change / total), rank[dim], str(value)), i)
                        for i, (dim, value, obs, exp, change, total, distinct) in enumerate(rows))
