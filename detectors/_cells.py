@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import Context, Decimal, localcontext
 from typing import Any
 
 from ._data import str_lit
@@ -23,6 +23,7 @@ from ._text import mask_key
 DRIVER_DIMS = ("api_key_id", "model", "project_id", "team", "provider", "user_id")
 CELL_DIMS = ("provider", "model", "project_id", "api_key_id", "team", "user_id")
 Q2 = Decimal("0.01")
+SMALL = 2000  # cells: up to this many, drivers are summed in Python (a query's fixed cost is most of it)
 
 
 @dataclass
@@ -83,6 +84,9 @@ class Cells:
         dims = [d for d in DRIVER_DIMS if d in self.dims and d not in scope]
         if not dims:
             return []
+        small = self._small()
+        if small is not None:
+            return self._rank(self._groups(small, scope, dims), top)
         sets = ", ".join(f"({d})" for d in dims)
         which = "CASE " + " ".join(f"WHEN grouping({d}) = 0 THEN '{d}'" for d in dims) + " END"
         value = "coalesce(" + ", ".join(dims) + ")"
@@ -95,7 +99,6 @@ class Cells:
                 SELECT g.dim, g.value, g.obs, g.exp, g.obs - g.exp AS change, t.total, n.distinct_
                 FROM g, t, n WHERE n.dim = g.dim AND g.value IS NOT NULL AND g.obs > g.exp AND t.total > 0
                 ORDER BY n.distinct_ < 2, change DESC""")
-        rank = {d: i for i, d in enumerate(DRIVER_DIMS)}
         # Rising contributors can be every cell (a budget's period against nothing). They arrive by class (below),
         # then change, largest first; the share change / total (a Decimal quotient, the ranking below) is
         # monotone in change, so once `top` rows are in and a row's class is later or its share smaller
@@ -117,6 +120,41 @@ class Cells:
                     cut = (cls, share)
             if stop:
                 break
+        return self._rank(rows, top)
+
+    def _small(self) -> list[tuple[Any, ...]] | None:
+        """The cells (dims..., obs, exp) when there are at most SMALL of them, else None (fetched once)."""
+        if not hasattr(self, "_small_rows"):
+            n = self.conn.execute("SELECT count(*) FROM _sw_cells").fetchone()[0]
+            self._small_rows = (self.conn.execute(f"SELECT {', '.join(self.dims)}, obs, exp FROM _sw_cells").fetchall()
+                                if n <= SMALL else None)
+        return self._small_rows
+
+    def _groups(self, cells: list[tuple[Any, ...]], scope: dict[str, Any], dims: list[str]) -> list[tuple[Any, ...]]:
+        """The drivers query of `drivers`, in Python over few cells: the scope's cells, the total change, per
+        dimension the sums per value and the number of values; rising values only. Sums are exact (a wide
+        context: the DECIMAL(38, 10) sums the query makes), so every figure equals the query's."""
+        idx = {d: i for i, d in enumerate(self.dims)}
+        want = [(idx[k], str(v)) for k, v in sorted(scope.items()) if k in idx]
+        rows = [c for c in cells if all(c[i] == v for i, v in want)]
+        o, e = len(self.dims), len(self.dims) + 1
+        out: list[tuple[Any, ...]] = []
+        with localcontext(Context(prec=80)):
+            total = sum((c[o] for c in rows), Decimal("0E-10")) - sum((c[e] for c in rows), Decimal("0E-10"))
+            if not rows or not total > 0:
+                return []
+            for d in dims:
+                sums: dict[Any, list[Decimal]] = {}
+                for c in rows:
+                    acc = sums.setdefault(c[idx[d]], [Decimal("0E-10"), Decimal("0E-10")])
+                    acc[0] += c[o]
+                    acc[1] += c[e]
+                distinct = sum(1 for v in sums if v is not None)
+                out += [(d, v, ob, ex, ob - ex, total, distinct) for v, (ob, ex) in sums.items() if v is not None and ob > ex]
+        return out
+
+    def _rank(self, rows: list[tuple[Any, ...]], top: int) -> list[dict[str, Any]]:
+        rank = {d: i for i, d in enumerate(DRIVER_DIMS)}
         # Dimensions with one value say nothing about cause ("100% from project x"): rank them last.
         keyed = sorted(((distinct < 2, -(change / total), rank[dim], str(value)), i)
                        for i, (dim, value, obs, exp, change, total, distinct) in enumerate(rows))
