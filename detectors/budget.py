@@ -202,31 +202,33 @@ class Budget(DetectorBase):
 
     def _forecast(self, history: History, b: Any, cond: str, start: datetime, end: datetime, now: datetime,
                   o: Budget.Options, spent: Decimal, words: str, drivers: Any) -> Finding | None:
-        conn = history.conn
         t = today(now)
         rel = history.spend_rel(now)
-        first, last = conn.execute(
-            f"SELECT min(day), max(day) FROM {rel} WHERE {cond} AND cost_usd IS NOT NULL").fetchone()
-        if first is None or last is None:
-            return None
-        horizon = max(min(last + timedelta(days=1), t), t - timedelta(days=o.max_lag_days))
-        if (horizon - first).days < o.forecast_min_history_days:
+        # One query (a backtest asks this at hundreds of steps): the matching data's first day and the data
+        # horizon (the end of its last day, at most max_lag_days before today), the median spend of each
+        # weekday over the forecast_weeks before the horizon, and what is known from the period's start to it.
+        first, horizon, known, rates = history.conn.execute(
+            f"""WITH r AS MATERIALIZED (SELECT ts, day, cost_usd FROM {rel} WHERE {cond}),
+                     b AS (SELECT first, horizon, horizon - {7 * o.forecast_weeks} AS base_lo
+                           FROM (SELECT first, greatest(least(last + 1, {date_lit(t)}),
+                                                        {date_lit(t - timedelta(days=o.max_lag_days))}) AS horizon
+                                 FROM (SELECT min(day) AS first, max(day) AS last FROM r WHERE cost_usd IS NOT NULL))),
+                     d AS (SELECT day, sum(cost_usd) AS v FROM r, b WHERE day >= b.base_lo AND day < b.horizon GROUP BY day),
+                     g AS (SELECT CAST(unnest(generate_series(CAST(greatest(base_lo, first) AS TIMESTAMP),
+                                  CAST(horizon - 1 AS TIMESTAMP), INTERVAL 1 DAY)) AS DATE) AS day FROM b),
+                     m AS (SELECT isodow(g.day) AS dow, CAST(median(coalesce(d.v, 0)) AS DECIMAL(38, 10)) AS med
+                           FROM g LEFT JOIN d USING (day) GROUP BY ALL)
+                SELECT b.first, b.horizon,
+                       (SELECT CAST(coalesce(sum(cost_usd), 0) AS DECIMAL(38, 10)) FROM r
+                        WHERE ts >= {ts_lit(start)} AND ts < greatest({ts_lit(start)}, timezone('UTC', CAST(b.horizon AS TIMESTAMP)))),
+                       (SELECT list(struct_pack(dow := dow, med := med) ORDER BY dow) FROM m)
+                FROM b""").fetchone()
+        if first is None or (horizon - first).days < o.forecast_min_history_days:
             return None
         h_dt = datetime.combine(horizon, time(0), UTC)
-        base_lo = horizon - timedelta(days=7 * o.forecast_weeks)
-        rows = conn.execute(
-            f"""WITH d AS (SELECT day, sum(cost_usd) AS v FROM {rel}
-                           WHERE {cond} AND day >= {date_lit(base_lo)} AND day < {date_lit(horizon)} GROUP BY day),
-                     g AS (SELECT CAST(unnest(generate_series(CAST({date_lit(max(base_lo, first))} AS TIMESTAMP),
-                                  CAST({date_lit(horizon - timedelta(days=1))} AS TIMESTAMP), INTERVAL 1 DAY)) AS DATE) AS day)
-                SELECT isodow(g.day) AS dow, CAST(median(coalesce(d.v, 0)) AS DECIMAL(38, 10))
-                FROM g LEFT JOIN d USING (day) GROUP BY ALL ORDER BY dow""").fetchall()
-        rate = {dow: v for dow, v in rows}
+        rate = {x["dow"]: x["med"] for x in rates or []}
         if not rate:
             return None
-        known = conn.execute(
-            f"SELECT CAST(coalesce(sum(cost_usd), 0) AS DECIMAL(38, 10)) FROM {rel} "
-            f"WHERE {cond} AND ts >= {ts_lit(start)} AND ts < {ts_lit(max(start, h_dt))}").fetchone()[0]
         total, cur, exhausted = known, max(start, h_dt), None
         while cur < end:  # at most 31 iterations: days of the period still to come
             nxt = min(day_start(cur) + timedelta(days=1), end)

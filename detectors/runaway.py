@@ -60,23 +60,76 @@ class Runaway(DetectorBase):
     # ------------------------------------------------------------------------------------------ running
     def run(self, history: History, config: Any, options: Runaway.Options, now: datetime) -> list[Finding]:
         last = floor_to(now, HOUR) - HOUR          # the last complete hour
-        return self._build(history, options, now, self._judged(history, options, now, last, last))
+        rows = self._reused(history, options, now, last)
+        if rows is None:
+            rows = self._judged(history, options, now, last, last)
+        return self._build(history, options, now, rows)
 
     def fire_times(self, history: History, config: Any, options: Runaway.Options, times: list[datetime]) -> list[datetime]:
         """For backtests: the steps at which a run could fire, i.e. whose last complete hour is elevated.
-        One query judges every hour of the replay (the same SQL `run` uses for one hour)."""
+        One query judges every hour of the replay (the same SQL `run` uses for one hour). Its rows are kept
+        for `run` at those steps when they are provably the rows `run` would compute (see `_reused`)."""
         if not times:
             return []
         lasts = {floor_to(t, HOUR) - HOUR: t for t in sorted(times, reverse=True)}
-        rows = self._judged(history, options, max(times), min(lasts), max(lasts))
+        h_lo, h_hi = min(lasts), max(lasts)
+        rows = self._judged(history, options, max(times), h_lo, h_hi)
+        rel = self._rel(history, options, max(times), h_lo, h_hi)
+        # Every fine row visible by the end of its hour (period_end <= its hour's end): then the rows a step
+        # at `now` reads (ts before its hour) are the same in the bulk relation and in the step's own.
+        late = history.conn.execute(f"SELECT count(*) FROM {rel} WHERE period_end > date_trunc('hour', ts) + INTERVAL 1 HOUR").fetchone()[0]
+        self._bulk = None
+        if not late:
+            hours = []  # per level: each series' hours with data (hour numbers since the epoch), ascending
+            for level in options.levels:
+                dims = level_dims(level)
+                nn = " AND ".join(f"{d} IS NOT NULL" for d in dims)
+                got = history.conn.execute(
+                    f"SELECT {', '.join(dims)}, list(DISTINCT epoch_us(date_trunc('hour', ts)) // 3600000000 ORDER BY "
+                    f"epoch_us(date_trunc('hour', ts)) // 3600000000) FROM {rel} WHERE {nn} GROUP BY ALL").fetchall()
+                hours.append([r[-1] for r in got])
+            self._bulk = (history, options, h_lo, h_hi, rows, hours)
         hot = {r[1] for r in rows}
         return sorted(t for last, t in lasts.items() if last in hot)
 
+    def _reused(self, history: History, o: Runaway.Options, now: datetime, last: datetime) -> list[list[Any]] | None:
+        """In a backtest, `run`'s rows for hour `last` taken from `fire_times`' bulk query, or None (compute).
+
+        Per series the two queries read the same rows (checked in fire_times) and judge `last` from the same
+        window rows (4 weeks + lookback before it), so they agree unless the series' first hour differs:
+        the step's query starts the series at its first hour at or after the step's `lo`, the bulk one
+        earlier. That changes nothing when the series has no data before `lo` in the bulk range, or has data
+        in hour `lo` itself (its window rows then all exist in both); a series with neither (a gap across
+        `lo`) falls back to the step's own query.
+        """
+        memo = getattr(self, "_bulk", None)
+        if memo is None or memo[0] is not history or memo[1] is not o or not memo[2] <= last <= memo[3]:
+            return None
+        import bisect
+
+        lo = self._lo(o, last)
+        lo_h, last_h = int(lo.timestamp()) // 3600, int(last.timestamp()) // 3600
+        for per_level in memo[5]:
+            for hrs in per_level:
+                i = bisect.bisect_left(hrs, lo_h)
+                if i == len(hrs) or hrs[i] > last_h or i == 0 or hrs[i] == lo_h:
+                    continue  # no data to judge, same first hour, or data in hour lo
+                return None
+        rel = self._rel(history, o, now, last, last)
+        return [[*r[:-1], rel] for r in memo[4] if r[1] == last]
+
+    def _lo(self, o: Runaway.Options, h_lo: datetime) -> datetime:
+        """The first hour the judgement of hours from h_lo on reads."""
+        return h_lo - timedelta(hours=o.lookback_hours) - max(timedelta(weeks=o.baseline_weeks),
+                                                              timedelta(days=o.recent_days + 1))
+
+    def _rel(self, history: History, o: Runaway.Options, now: datetime, h_lo: datetime, h_hi: datetime) -> str:
+        return (f"(SELECT * FROM {history.spend_rel(now)} WHERE {FINE} AND cost_usd IS NOT NULL "
+                f"AND ts >= {ts_lit(self._lo(o, h_lo))} AND ts < {ts_lit(h_hi + HOUR)})")
+
     def _judged(self, history: History, o: Runaway.Options, now: datetime, h_lo: datetime, h_hi: datetime) -> list[list[Any]]:
-        lo = h_lo - timedelta(hours=o.lookback_hours) - max(timedelta(weeks=o.baseline_weeks),
-                                                             timedelta(days=o.recent_days + 1))
-        rel = (f"(SELECT * FROM {history.spend_rel(now)} WHERE {FINE} AND cost_usd IS NOT NULL "
-               f"AND ts >= {ts_lit(lo)} AND ts < {ts_lit(h_hi + HOUR)})")
+        lo = self._lo(o, h_lo)
+        rel = self._rel(history, o, now, h_lo, h_hi)
         out = []
         for rank, level in enumerate(o.levels):
             dims = level_dims(level)

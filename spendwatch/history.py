@@ -39,6 +39,14 @@ def date_lit(d: date) -> str:
     return f"DATE '{d.isoformat()}'"
 
 
+def utc_day_sql(col: str) -> str:
+    """SQL for the UTC date of TIMESTAMPTZ `col`, in integer arithmetic: the same date as
+    `CAST(timezone('UTC', col) AS DATE)` (floor division of the epoch microseconds, also before 1970), without
+    a time-zone conversion per row (a tenth of a second on a 660k-row snapshot)."""
+    us, d = f"epoch_us({col})", 86_400_000_000
+    return f"(DATE '1970-01-01' + CAST(({us} - (({us} % {d}) + {d}) % {d}) // {d} AS INTEGER))"
+
+
 def today(now: datetime) -> date:
     """The UTC day holding `now`; the last complete day is the one before it."""
     return day_start(now).date()
@@ -83,7 +91,7 @@ class History:
                 rules, f"(SELECT * FROM records WHERE ts >= {ts_lit(lo)} AND ts < {ts_lit(until)})") + ")"
         conn.execute(
             f"""CREATE OR REPLACE TEMP TABLE _sw_spend AS
-                SELECT ts, period_end, {cols}, cost_usd, CAST(timezone('UTC', ts) AS DATE) AS day
+                SELECT ts, period_end, {cols}, cost_usd, {utc_day_sql("ts")} AS day
                 FROM {source} WHERE {vis} AND ts >= {ts_lit(lo)}""")
         dd = ", ".join(DAILY_DIMS)
         # Daily series hold only rows of at most one day; monthly lines are not daily data. Rows need not be

@@ -78,3 +78,30 @@ def test_bulk_backtest_equals_naive_replay_daily_and_hourly(tmp_path: Path) -> N
                 assert any(f.scope.get("signal") == "forecast" for _, f in fast)
             else:
                 assert "runaway" in fired, fired
+
+
+def test_runaway_reuses_bulk_rows_only_where_they_are_its_own(tmp_path: Path) -> None:
+    """A key with a gap across the start of a step's window (data on days 0-20, then business hours from
+    day 46): the step's own query starts it on day 46 (too young on day 52: no runaway), the bulk query
+    on day 20 (old enough). `run` must not take the bulk rows there; the dense key's loop fires either way."""
+    p = tmp_path / "gap.duckdb"
+    dense, gap = [], []
+    for i in range(54 * 24):
+        day, hour = divmod(i, 24)
+        loop = day == 52 and 10 <= hour < 15
+        dense.append(D(3 + (i * 7) % 5) * (20 if loop else 1))
+        busy = day <= 20 or (day >= 46 and 8 <= hour < 20)
+        gap.append(D(4 + (i * 3) % 4) * (20 if loop else 1) if busy else None)
+    load(p, hour_rows(START, dense, model="m1", api_key_id="sk-test-dense0000aaaa")
+         + hour_rows(START, gap, model="m2", api_key_id="sk-test-gap00000bbbb"))
+    off = "".join(f"[detectors.{d}]\nenabled = false\n" for d in (
+        "spike", "level_shift", "new_spender", "budget", "duplicate_bill", "gateway_gap", "import_errors",
+        "low_balance", "reconciliation", "stale_data", "unpriced_model"))
+    cfg = config(off)
+    since, until, step = at("2026-02-25T00:00"), at("2026-02-27T00:00"), timedelta(hours=1)  # days 51-53
+    with Store.open(str(p), read_only=True) as store:
+        fast = backtest(store, cfg, since, until, step)
+        naive = _naive(store, cfg, since, until, step)
+    assert [(t, f.to_json()) for t, f in fast] == [(t, f.to_json()) for t, f in naive]
+    assert [(t.isoformat(), f.detector, f.scope) for t, f in fast if f.detector == "runaway"] == [
+        ("2026-02-26T11:00:00+00:00", "runaway", {"provider": "openai", "model": "m1"})]  # the dense key's loop only
