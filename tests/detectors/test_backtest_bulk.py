@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from spendwatch.detect import backtest, run_detectors
 from spendwatch.findings import Finding
 from spendwatch.store import Store
@@ -62,22 +64,32 @@ def _naive(store: Store, cfg: object, since: datetime, until: datetime, step: ti
     return out
 
 
-def test_bulk_backtest_equals_naive_replay_daily_and_hourly(tmp_path: Path) -> None:
-    p = tmp_path / "bulk.duckdb"
+@pytest.fixture(scope="module")
+def bulk_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    p = tmp_path_factory.mktemp("bulk") / "bulk.duckdb"
     _store(p)
+    return p
+
+
+# Two test items (not one loop) so pytest-xdist can run the daily and the hourly replay on different workers.
+REPLAYS = {"daily": ("2026-02-06", "2026-03-16", timedelta(days=1)),
+           "hourly": ("2026-03-06T00:00", "2026-03-07T06:00", timedelta(hours=1))}
+
+
+@pytest.mark.parametrize("replay", sorted(REPLAYS))
+def test_bulk_backtest_equals_naive_replay(bulk_store: Path, replay: str) -> None:
+    since, until, step = at(REPLAYS[replay][0]), at(REPLAYS[replay][1]), REPLAYS[replay][2]
     cfg = config(CFG)
-    with Store.open(str(p), read_only=True) as store:
-        for since, until, step in [(at("2026-02-06"), at("2026-03-16"), timedelta(days=1)),
-                                   (at("2026-03-06T00:00"), at("2026-03-07T06:00"), timedelta(hours=1))]:
-            fast = backtest(store, cfg, since, until, step)
-            naive = _naive(store, cfg, since, until, step)
-            assert [(t, f.to_json()) for t, f in fast] == [(t, f.to_json()) for t, f in naive]
-            fired = {f.detector for _, f in fast}
-            if step == timedelta(days=1):
-                assert fired >= {"spike", "level_shift", "new_spender", "budget", "runaway", "import_errors"}, fired
-                assert any(f.scope.get("signal") == "forecast" for _, f in fast)
-            else:
-                assert "runaway" in fired, fired
+    with Store.open(str(bulk_store), read_only=True) as store:
+        fast = backtest(store, cfg, since, until, step)
+        naive = _naive(store, cfg, since, until, step)
+    assert [(t, f.to_json()) for t, f in fast] == [(t, f.to_json()) for t, f in naive]
+    fired = {f.detector for _, f in fast}
+    if replay == "daily":
+        assert fired >= {"spike", "level_shift", "new_spender", "budget", "runaway", "import_errors"}, fired
+        assert any(f.scope.get("signal") == "forecast" for _, f in fast)
+    else:
+        assert "runaway" in fired, fired
 
 
 def test_runaway_reuses_bulk_rows_only_where_they_are_its_own(tmp_path: Path) -> None:
