@@ -74,7 +74,7 @@ class LevelShift(DetectorBase):
         lo = add_days(d_lo, -span - 7 * o.baseline_weeks + 1)
         now = max(times)
         L = "lv, k"
-        floor, mr = float(o.min_increase_usd), float(o.min_ratio)
+        floor, mr = o.min_increase_usd, o.min_ratio  # exact decimal literals in the SQL below
         eps = "1e-6 * (1 + abs(v) + abs(m{j}))"
         meds, ups = [], []
         for j in range(o.min_days):

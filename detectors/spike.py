@@ -94,7 +94,7 @@ class Spike(DetectorBase):
         lo = add_days(d_lo, -7 * o.baseline_weeks)
         now = max(times)
         L = "lv, k"
-        floor, mr = float(o.min_increase_usd), float(o.min_ratio)
+        floor, mr = o.min_increase_usd, o.min_ratio  # exact decimal literals in the SQL below
         sql = f"""
         WITH d AS MATERIALIZED ({keyed(history.daily_rel(now, lo), o.levels, "day", "sum(cost_usd) AS v")}),
         cand AS MATERIALIZED (

@@ -35,9 +35,9 @@ def _store(p: Path) -> None:
                 v *= 3
             vals.append(v)
         rows += hour_rows(START, vals, provider=["openai", "anthropic"][s % 2], model=f"m{s % 3}",
-                          project_id=f"p{s % 2}", api_key_id=f"sk-test-{s:04d}aaaaaaaa")
+                          project_id=f"p{s % 2}", api_key_id=f"key_test_{s:04d}aaaaaaaa")
     # a key first seen on day 58 that spends enough to be a new spender
-    rows += hour_rows(START, [None] * (58 * 24) + [D(3)] * (12 * 24), model="m9", api_key_id="sk-test-newbbbbbbbb")
+    rows += hour_rows(START, [None] * (58 * 24) + [D(3)] * (12 * 24), model="m9", api_key_id="key_test_newbbbbbbbb")
     load(p, rows)
     with Store.open(str(p)) as store:
         store.conn.execute(
@@ -104,8 +104,8 @@ def test_runaway_reuses_bulk_rows_only_where_they_are_its_own(tmp_path: Path) ->
         dense.append(D(3 + (i * 7) % 5) * (20 if loop else 1))
         busy = day <= 20 or (day >= 46 and 8 <= hour < 20)
         gap.append(D(4 + (i * 3) % 4) * (20 if loop else 1) if busy else None)
-    load(p, hour_rows(START, dense, model="m1", api_key_id="sk-test-dense0000aaaa")
-         + hour_rows(START, gap, model="m2", api_key_id="sk-test-gap00000bbbb"))
+    load(p, hour_rows(START, dense, model="m1", api_key_id="key_test_dense0000aaaa")
+         + hour_rows(START, gap, model="m2", api_key_id="key_test_gap00000bbbb"))
     off = "".join(f"[detectors.{d}]\nenabled = false\n" for d in (
         "spike", "level_shift", "new_spender", "budget", "duplicate_bill", "gateway_gap", "import_errors",
         "low_balance", "reconciliation", "stale_data", "unpriced_model"))

@@ -20,7 +20,7 @@ def _conn() -> duckdb.DuckDBPyConnection:
                  " user_id VARCHAR, day INTEGER, cost_usd DECIMAL(38, 10))")
     rows = []
     for k in range(60):
-        dims = (["openai", "anthropic", None][k % 3], f"m{k % 4}", f"p{k % 5}" if k % 7 else None, f"sk-{k:04d}aaaaaaaa",
+        dims = (["openai", "anthropic", None][k % 3], f"m{k % 4}", f"p{k % 5}" if k % 7 else None, f"key_{k:04d}aaaaaaaa",
                 ["t1", None][k % 2], None)
         for day in range(4):
             cents = rnd.choice([0, 100, 100, 250, 999, 123456789, 1])  # repeated values: ties in change and share
@@ -33,7 +33,7 @@ def _conn() -> duckdb.DuckDBPyConnection:
 def test_python_and_sql_drivers_agree(monkeypatch: pytest.MonkeyPatch, obs_div: int, base_div: int) -> None:
     conn = _conn()
     scopes = [{}, {"provider": "openai"}, {"provider": "anthropic", "model": "m1"}, {"project_id": "p2"},
-              {"team": "t1"}, {"api_key_id": "sk-0003aaaaaaaa"}, {"provider": "nope"}]
+              {"team": "t1"}, {"api_key_id": "key_0003aaaaaaaa"}, {"provider": "nope"}]
     got = {}
     for path, small in (("python", 10_000), ("sql", 0)):
         monkeypatch.setattr(cells_mod, "SMALL", small)
