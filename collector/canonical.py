@@ -66,41 +66,47 @@ class CanonicalFormat:
         def v(c: str) -> str:
             return f"CAST({c} AS VARCHAR)" if c in cols else "NULL"
 
-        def fail_first(cond: str, column: str, why: str) -> None:
-            row = conn.execute(f"SELECT row_, {v(column)} FROM _canon WHERE {cond} ORDER BY row_ LIMIT 1").fetchone()
-            if row:  # CSV: the header is line 1, so data row N is line N+1; other containers: row N
-                where = f"{path}:{row[0] + 1}" if is_csv else f"{path}: row {row[0]}"
-                raise InputFileError(f'{where}: column {column}: {refine(why, row[1], conn)} ("{shown(row[1])}")')
-
-        # Validation, each check finds the first offending row by file order.
+        # Validation: each check names the first offending row by file order, and the checks keep their order
+        # (a bad ts is reported before a bad cost further up). One query finds every check's first row; only a
+        # failure pays for a second (a small file's import was mostly these statements, issue 12).
         # Bounds (spendwatch/limits.py): refine() words a well-formed value beyond one as out of range.
+        checks: list[tuple[str, str, str]] = []  # (condition true for a bad row, column, why)
         ts_ = f"try_cast({v('ts')} AS TIMESTAMPTZ)"
-        fail_first(f"{v('ts')} IS NULL OR {ts_} IS NULL OR NOT {time_ok_sql(ts_)}", "ts", "not a timestamp")
-        fail_first(f"{v('provider')} IS NULL OR trim({v('provider')}) = ''", "provider", "empty")
+        checks.append((f"{v('ts')} IS NULL OR {ts_} IS NULL OR NOT {time_ok_sql(ts_)}", "ts", "not a timestamp"))
+        checks.append((f"{v('provider')} IS NULL OR trim({v('provider')}) = ''", "provider", "empty"))
         cost_ = f"try_cast(trim({v('cost_usd')}) AS DECIMAL(38, 10))"
-        fail_first(f"{v('cost_usd')} IS NULL OR {cost_} IS NULL OR NOT {cost_ok_sql(cost_)}", "cost_usd", "not a number")
+        checks.append((f"{v('cost_usd')} IS NULL OR {cost_} IS NULL OR NOT {cost_ok_sql(cost_)}", "cost_usd",
+                       "not a number"))
         if "period_end" in cols:
             pe_ = f"try_cast({v('period_end')} AS TIMESTAMPTZ)"
-            fail_first(f"{v('period_end')} IS NOT NULL AND ({pe_} IS NULL OR NOT {end_ok_sql(pe_)})",
-                       "period_end", "not a timestamp")
+            checks.append((f"{v('period_end')} IS NOT NULL AND ({pe_} IS NULL OR NOT {end_ok_sql(pe_)})",
+                           "period_end", "not a timestamp"))
         for c in INT_COLUMNS:
             if c in cols:
                 n_ = f"try_cast(trim({v(c)}) AS BIGINT)"
-                fail_first(f"{v(c)} IS NOT NULL AND trim({v(c)}) <> '' AND coalesce({n_} < 0 OR NOT {tokens_ok_sql(n_)}, TRUE)",
-                           c, "not a non-negative whole number")
+                checks.append((f"{v(c)} IS NOT NULL AND trim({v(c)}) <> '' AND coalesce({n_} < 0 OR NOT {tokens_ok_sql(n_)}, TRUE)",
+                               c, "not a non-negative whole number"))
         if "granularity" in cols:
             allowed = ", ".join(sql_literal(g) for g in GRANULARITIES)
-            fail_first(f"{v('granularity')} IS NOT NULL AND {v('granularity')} NOT IN ({allowed})", "granularity",
-                       f"not one of {', '.join(GRANULARITIES)}")
+            checks.append((f"{v('granularity')} IS NOT NULL AND {v('granularity')} NOT IN ({allowed})", "granularity",
+                           f"not one of {', '.join(GRANULARITIES)}"))
         if "cost_basis" in cols:
-            fail_first(f"{v('cost_basis')} IS NOT NULL AND {v('cost_basis')} NOT IN ('billed', 'estimated')",
-                       "cost_basis", "not billed or estimated")
+            checks.append((f"{v('cost_basis')} IS NOT NULL AND {v('cost_basis')} NOT IN ('billed', 'estimated')",
+                           "cost_basis", "not billed or estimated"))
         if "record_type" in cols:
-            fail_first(f"{v('record_type')} IS NOT NULL AND {v('record_type')} NOT IN ('usage', 'cost')",
-                       "record_type", "not usage or cost")
+            checks.append((f"{v('record_type')} IS NOT NULL AND {v('record_type')} NOT IN ('usage', 'cost')",
+                           "record_type", "not usage or cost"))
         if "tags" in cols:
-            fail_first(f"{v('tags')} IS NOT NULL AND NOT coalesce(CASE WHEN json_valid({v('tags')}) THEN json_type({v('tags')}) = 'OBJECT' END, FALSE)",
-                       "tags", "not a JSON object")
+            checks.append((f"{v('tags')} IS NOT NULL AND NOT coalesce(CASE WHEN json_valid({v('tags')}) THEN "
+                           f"json_type({v('tags')}) = 'OBJECT' END, FALSE)", "tags", "not a JSON object"))
+        firsts = conn.execute("SELECT " + ", ".join(f"min(row_) FILTER (WHERE {cond})" for cond, _c, _w in checks)
+                              + " FROM _canon").fetchone()
+        for (_cond, column, why), first in zip(checks, firsts, strict=True):
+            if first is not None:
+                value = conn.execute(f"SELECT {v(column)} FROM _canon WHERE row_ = ?", [first]).fetchone()[0]
+                # CSV: the header is line 1, so data row N is line N+1; other containers: row N
+                where = f"{path}:{first + 1}" if is_csv else f"{path}: row {first}"
+                raise InputFileError(f'{where}: column {column}: {refine(why, value, conn)} ("{shown(value)}")')
 
         src_expr = sql_literal(source) if source else (f"coalesce(nullif(trim({v('source')}), ''), 'canonical')"
                                                       if "source" in cols else "'canonical'")

@@ -243,8 +243,9 @@ def refresh(conn: Any, lo: datetime | None, hi: datetime | None, rules: MoneyRul
     """Recompute the materialised `spend` columns of every record with lo <= ts < hi (None: all)."""
     where = "TRUE" if lo is None else "ts >= $lo AND ts < $hi"
     params: dict[str, Any] = {} if lo is None else {"lo": lo, "hi": hi}
-    # A store before migration 0007 (migration 0004 runs this) has no spend_usd/in_spend yet.
-    full = "in_spend" in {r[0] for r in conn.execute("DESCRIBE records").fetchall()}
+    # A store before migration 0007 (migration 0004 runs this, over every day) has no spend_usd/in_spend yet;
+    # a writer's refresh of some days always runs after the migrations.
+    full = lo is not None or "in_spend" in {r[0] for r in conn.execute("DESCRIBE records").fetchall()}
     if lo is None or not _nothing_to_attribute(conn, where, params, rules):
         _attribute(conn, where, params, rules, full)
     if full:
