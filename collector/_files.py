@@ -184,6 +184,7 @@ class Columns:
 
     def __init__(self, names: Sequence[str], types: Sequence[Any]) -> None:
         self.names = list(names)
+        self.lets = Lets(self.names)  # the plan's shared values (see Lets)
         self._flat = {n.lower(): n for n in names}
         self._struct: dict[str, tuple[str, dict[str, str]]] = {}
         self._types = {n.lower(): str(t) for n, t in zip(names, types, strict=False)}
@@ -223,7 +224,7 @@ class Columns:
     def text(self, *candidates: str) -> str:
         """Trimmed text or NULL (empty strings are NULL: CSV exports write missing values as '')."""
         r = self.ref(*candidates)
-        return f"nullif(trim(CAST({r} AS VARCHAR)), '')" if r else "CAST(NULL AS VARCHAR)"
+        return self.lets.pure(f"nullif(trim(CAST({r} AS VARCHAR)), '')") if r else "CAST(NULL AS VARCHAR)"
 
     def normalised(self) -> set[str]:
         """Lower-case names with struct fields flattened as a_b (for recognising a format)."""
@@ -325,13 +326,96 @@ class Check:
     why: str
 
 
+class Lets:
+    """Named values an import computes once per row in SELECT layers under its final projection; a plan
+    writes the name where it needs the value.
+
+    Why: DuckDB parses, binds and optimises every copy of a repeated expression, and `nullif` is a macro
+    that copies its argument, so nested text rules grew the import's SQL exponentially (a unit rule nested
+    in a quantity nested in four token columns). On the small files most imports are, planning that SQL was
+    most of the import's time (issue 12, docs/input-limits.md).
+
+    Two kinds keep this exact:
+      * `pure(sql)`: cannot raise (text trimming, try_cast, regexp); computed on every row the reader yields,
+        below the part's WHERE, which may use it;
+      * `kept(sql)`: may raise (a strict cast, error() for a value beyond a bound); computed on the rows the
+        part keeps, whatever CASE the final columns wrap it in. So a plan lets a raising value only where
+        every kept row evaluated it anyway (the ts of a line; a quantity the token columns share between
+        them on every row) and otherwise leaves the raising wrapper inline around a pure let.
+    A part computes only the lets its own SQL reaches. The diagnostic pass never sees a name: it inlines
+    them all (`inline`) and runs the expressions exactly as written."""
+
+    def __init__(self, taken: Sequence[str]) -> None:
+        low = {t.lower() for t in taken}
+        self.prefix = "__let"
+        while any(t.startswith(self.prefix) for t in low):  # never shadow a column of the file
+            self.prefix += "_"
+        self._names: dict[tuple[bool, str], str] = {}   # (kept, sql) -> name
+        self._sql: dict[str, str] = {}                  # name -> sql
+        self._kept: dict[str, bool] = {}
+        self._layer: dict[str, int] = {}
+        self._ref = re.compile('"' + re.escape(self.prefix) + r'[0-9]+"')
+
+    def pure(self, sql: str) -> str:
+        return self._add(sql, kept=False)
+
+    def kept(self, sql: str) -> str:
+        return self._add(sql, kept=True)
+
+    def _add(self, sql: str, *, kept: bool) -> str:
+        if (kept, sql) in self._names:
+            return self._names[(kept, sql)]
+        refs = self._ref.findall(sql)
+        if not kept and any(self._kept[r] for r in refs):
+            raise ValueError("a pure let cannot use a kept one")  # a plan's mistake, not the user's
+        name = f'"{self.prefix}{len(self._sql)}"'
+        self._names[(kept, sql)], self._sql[name], self._kept[name] = name, sql, kept
+        self._layer[name] = 1 + max((self._layer[r] for r in refs if self._kept[r] == kept), default=0)
+        return name
+
+    def reached(self, texts: Sequence[str]) -> set[str]:
+        """The lets `texts` use, directly or through other lets."""
+        todo = [r for t in texts for r in self._ref.findall(t)]
+        seen: set[str] = set()
+        while todo:
+            name = todo.pop()
+            if name not in seen:
+                seen.add(name)
+                todo.extend(self._ref.findall(self._sql[name]))
+        return seen
+
+    def layers(self, rows: str, names: set[str], *, kept: bool) -> str:
+        """`rows` (a FROM item) with the lets of `names` of one kind computed on top, layer by layer."""
+        mine = [n for n in self._sql if n in names and self._kept[n] == kept]
+        for layer in range(1, max((self._layer[n] for n in mine), default=0) + 1):
+            items = ", ".join(f"{self._sql[n]} AS {n}" for n in mine if self._layer[n] == layer)
+            rows = f"(SELECT *, {items} FROM {rows})"
+        return rows
+
+    def inline(self, sql: str) -> str:
+        """`sql` with every let name replaced by its expression (for the diagnostic pass)."""
+        while True:
+            out = self._ref.sub(lambda m: f"({self._sql[m.group(0)]})", sql)
+            if out == sql:
+                return out
+            sql = out
+
+
 @dataclass
 class Part:
     """One SELECT feeding `records`: expressions per record column (missing ones are NULL or defaults),
-    FROM the file's reader (written `{src}`), with the WHERE that keeps only the rows we want."""
+    FROM the file's reader (written `{src}`), with the WHERE that keeps only the rows we want. Any of them
+    may name the file's pure lets; the record expressions may also name kept lets (see Lets)."""
     exprs: dict[str, str]
     where: str = "TRUE"
     from_: str = "{src}"
+
+    def rows(self, reader: str, lets: Lets) -> str:
+        """The FROM item of the insert's SELECT: the kept rows, with the lets this part reaches computed."""
+        names = lets.reached([*self.exprs.values(), self.where, self.from_])
+        src = lets.layers(reader, names, kept=False)
+        kept = f"(SELECT * FROM {self.from_.replace('{src}', src)} WHERE {self.where})"
+        return lets.layers(kept, names, kept=True)
 
 
 @dataclass
@@ -340,6 +424,13 @@ class Plan:
     checks: list[Check] = field(default_factory=list)
     scope: tuple[str, ...] = ()       # record columns that scope the replace (e.g. account_id)
     whole_days: bool = False          # round the replaced span out to whole UTC days
+
+    def inlined(self, lets: Lets) -> Plan:
+        """The same plan with no let names (the diagnostic pass runs it over the reader as written)."""
+        parts = [Part({c: lets.inline(e) for c, e in p.exprs.items()}, lets.inline(p.where), lets.inline(p.from_))
+                 for p in self.parts]
+        checks = [Check(c.column, lets.inline(c.value), lets.inline(c.ok), c.why) for c in self.checks]
+        return Plan(parts, checks, self.scope, self.whole_days)
 
 
 DEFAULTS = {"record_type": "'cost'", "covers_usage": "FALSE", "cost_basis": "'billed'", "currency": "'USD'",
@@ -375,8 +466,7 @@ def run_import(store: Any, path: str, *, fmt: str, kind: str, source: str,
         items = []
         for c in RECORD_COLUMNS:
             items.append(f"{exprs.get(c, DEFAULTS.get(c, 'NULL'))} AS {c}")
-        selects.append(f"SELECT {', '.join(items)}, {int(import_id)} AS import_id "
-                       f"FROM {part.from_.replace('{src}', reader)} WHERE {part.where}")
+        selects.append(f"SELECT {', '.join(items)}, {int(import_id)} AS import_id FROM {part.rows(reader, cols.lets)}")
     insert = (f"INSERT INTO records ({', '.join(RECORD_COLUMNS)}, import_id) " + " UNION ALL ".join(selects))
     saved = _tune(conn) if os.path.getsize(path) >= TUNE_FROM_BYTES else {}
     failure: BaseException | None = None
@@ -397,7 +487,7 @@ def run_import(store: Any, path: str, *, fmt: str, kind: str, source: str,
     finally:
         _restore(conn, saved)
     if failure is not None:
-        raise diagnose(conn, path, reader, plan, failure)
+        raise diagnose(conn, path, reader, plan.inlined(cols.lets), failure)
     return [ImportResult(path, fmt, sp.source, sp.rows, sp.window, sp.cost) for sp in spans] or \
         [ImportResult(path, fmt, source, 0, None, Decimal(0))]
 
@@ -574,9 +664,11 @@ def instant_ok(expr: str) -> str:
     return f"({expr} IS NOT NULL AND {v} IS NOT NULL AND {time_ok_sql(v)})"
 
 
-def count(expr: str) -> str:
-    """A whole non-negative count below the bound from text or number; '' is NULL; others fail the import."""
-    v = f"CAST(nullif(trim(CAST({expr} AS VARCHAR)), '') AS BIGINT)"
+def count(expr: str, lets: Lets | None = None) -> str:
+    """A whole non-negative count below the bound from text or number; '' is NULL; others fail the import.
+    With `lets`, the trimmed text is computed once (nullif would copy it)."""
+    text = f"nullif(trim(CAST({expr} AS VARCHAR)), '')"
+    v = f"CAST({lets.pure(text) if lets else text} AS BIGINT)"
     return f"(CASE WHEN {v} < 0 OR NOT {tokens_ok_sql(v)} THEN error('{BAD_VALUE}') ELSE {v} END)"
 
 
@@ -616,14 +708,18 @@ def _looks_like_time(text: str, conn: Any) -> bool:
         return False
 
 
-def unit_multiplier(unit_expr: str) -> str:
+def unit_multiplier(unit_expr: str, lets: Lets | None = None) -> str:
     """Tokens per unit from a unit label: '1K tokens'/'1000 count' -> 1000, '1M'/'1,000,000' -> 1e6,
-    'tokens'/'count' -> 1. NULL when the label names no token/count unit we understand."""
-    u = f"lower(replace(coalesce({unit_expr}, ''), ',', ''))"
-    return (f"(CASE WHEN {u} SIMILAR TO '.*(token|count|1k|1m|1000|thousand|million).*' OR {u} IN ('1k', '1m') THEN "
-            f"coalesce(try_cast(nullif(regexp_extract({u}, '([0-9]+(\\.[0-9]+)?)', 1), '') AS DECIMAL(38, 6)), 1) * "
-            f"(CASE WHEN {u} SIMILAR TO '.*([0-9]\\s*m\\b|[0-9]m$|million|mtok).*' THEN 1000000 "
-            f"WHEN {u} SIMILAR TO '.*([0-9]\\s*k\\b|[0-9]k$|thousand).*' THEN 1000 ELSE 1 END) ELSE NULL END)")
+    'tokens'/'count' -> 1. NULL when the label names no token/count unit we understand. Pure (never raises);
+    with `lets`, the label and its number are computed once and the result is a let."""
+    def let(sql: str) -> str:
+        return lets.pure(sql) if lets else sql
+    u = let(f"lower(replace(coalesce({unit_expr}, ''), ',', ''))")
+    number = let(f"regexp_extract({u}, '([0-9]+(\\.[0-9]+)?)', 1)")
+    return let(f"(CASE WHEN {u} SIMILAR TO '.*(token|count|1k|1m|1000|thousand|million).*' OR {u} IN ('1k', '1m') THEN "
+               f"coalesce(try_cast(nullif({number}, '') AS DECIMAL(38, 6)), 1) * "
+               f"(CASE WHEN {u} SIMILAR TO '.*([0-9]\\s*m\\b|[0-9]m$|million|mtok).*' THEN 1000000 "
+               f"WHEN {u} SIMILAR TO '.*([0-9]\\s*k\\b|[0-9]k$|thousand).*' THEN 1000 ELSE 1 END) ELSE NULL END)")
 
 
 def guess_format(cols: Columns) -> str | None:

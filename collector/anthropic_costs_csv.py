@@ -30,12 +30,14 @@ def plan(cols: Columns, path: str) -> Plan:
     t = cols.text
     date, cost = cols.must("usage_date_utc"), cols.must("cost_usd")
     model, token_type, cost_type, usage_type = t("model"), t("token_type"), t("cost_type"), t("usage_type")
-    ts = f"CAST(CAST(trim(CAST({date} AS VARCHAR)) AS DATE) AS TIMESTAMPTZ)"
+    let = cols.lets  # values several columns use, computed once per row (see Lets)
+    slug = let.pure(f"regexp_replace(lower({model}), '[^a-z0-9]+', '-', 'g')")
+    ts = let.kept(f"CAST(CAST(trim(CAST({date} AS VARCHAR)) AS DATE) AS TIMESTAMPTZ)")  # strict; every kept row has one
     exprs = {
         "record_type": "'cost'", "cost_basis": "'billed'", "ts": ts, "period_end": f"{ts} + INTERVAL 1 DAY",
         "granularity": "'day'", "provider": "'anthropic'", "workspace_id": t("workspace"),
         "api_key_id": f"coalesce({t('api_key_id')}, {t('api_key')})",
-        "model": f"nullif(regexp_replace(lower({model}), '[^a-z0-9]+', '-', 'g'), '')",
+        "model": f"nullif({slug}, '')",
         "line_item": f"coalesce({token_type}, {usage_type}, {cost_type})",
         "service_tier": f"CASE WHEN regexp_matches(coalesce({usage_type}, ''), '(?i)batch') THEN 'batch' END",
         "covers_usage": f"({token_type} IS NOT NULL OR coalesce(lower({cost_type}) IN ('token', 'tokens'), FALSE))",

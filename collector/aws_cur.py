@@ -58,19 +58,23 @@ def plan(cols: Columns, path: str) -> Plan:
     elif product:
         names.append(f"coalesce(CAST({product} AS VARCHAR), '')")
     keep = f"regexp_matches({' || chr(10) || '.join(names)}, '(?i)bedrock')"
-    ut = f"coalesce({utype}, '')"
-    is_tokens = f"regexp_matches({ut}, '(?i)token')"
-    mult = unit_multiplier(t("pricing_unit"))
-    tokens = (f"CASE WHEN {is_tokens} THEN CAST(round({money(amount)} * coalesce({mult}, 1)) AS BIGINT) END"
+    let = cols.lets  # values several columns use, computed once per row (see Lets)
+    ut = let.pure(f"coalesce({utype}, '')")
+    is_tokens = let.pure(f"regexp_matches({ut}, '(?i)token')")
+    credit = let.pure(f"regexp_matches(coalesce({litype}, ''), '(?i)(credit|refund|discount|negation)')")
+    # strict (a bad quantity fails the import): a kept let over exactly the rows the token columns below
+    # evaluated it on before (every row but credits)
+    tokens = (let.kept(f"CASE WHEN NOT {credit} AND {is_tokens} THEN "
+                       f"CAST(round({money(amount)} * coalesce({unit_multiplier(t('pricing_unit'), let)}, 1)) AS BIGINT) END")
               if amount else "NULL")
-    out = f"regexp_matches({ut}, '(?i)output')"
+    out = let.pure(f"regexp_matches({ut}, '(?i)output')")
     read = f"regexp_matches({ut}, '(?i)cache-?read')"
     write = f"regexp_matches({ut}, '(?i)cache-?write')"
-    credit = f"regexp_matches(coalesce({litype}, ''), '(?i)(credit|refund|discount|negation)')"
-    model = (f"nullif(lower(regexp_replace(regexp_replace({ut}, '^[A-Z]{{2,4}}[0-9]?-', ''), "
-             f"'(?i)-(mantle-)?(cache-(read|write)-)?(input|output)-token.*$', '')), '')")
-    ts = instant(start)
-    pe = instant(end) if end else f"{ts} + INTERVAL 1 HOUR"
+    model = let.pure(f"lower(regexp_replace(regexp_replace({ut}, '^[A-Z]{{2,4}}[0-9]?-', ''), "
+                     f"'(?i)-(mantle-)?(cache-(read|write)-)?(input|output)-token.*$', ''))")
+    model = f"nullif({model}, '')"
+    ts = let.kept(instant(start))  # strict, and every kept row evaluates it (the ts column)
+    pe = let.kept(instant(end)) if end else f"{ts} + INTERVAL 1 HOUR"
     gran = (f"CASE WHEN {pe} - {ts} <= INTERVAL 1 HOUR THEN 'hour' WHEN {pe} - {ts} <= INTERVAL 1 DAY THEN 'day' "
             f"ELSE 'month' END")
     exprs = {

@@ -32,6 +32,9 @@ DATE_FORMATS = "['%m/%d/%Y', '%Y-%m-%d', '%Y-%m-%dT%H:%M:%S', '%Y-%m-%dT%H:%M:%S
                "'%m/%d/%Y %H:%M:%S', '%Y-%m-%dT%H:%M:%S.%fZ']"
 
 
+WORKSPACE = "'([^/]+)/?$'"  # the last segment of a resource id
+
+
 def day(expr: str, strict: bool = True) -> str:
     fn = "strptime" if strict else "try_strptime"
     return f"CAST(date_trunc('day', {fn}(trim(CAST({expr} AS VARCHAR)), {DATE_FORMATS})) AS TIMESTAMPTZ)"
@@ -55,22 +58,27 @@ def plan(cols: Columns, path: str) -> Plan:
             f"regexp_matches(coalesce({cat}, ''), '(?i)cognitive services|openai|foundry')) AND "
             f"regexp_matches({names}, '(?i)(openai|gpt|foundry|token)'))")
     qty, unit = cols.ref("quantity", "UsageQuantity"), t("unitOfMeasure")
-    is_tokens = f"regexp_matches(coalesce({meter}, '') || ' ' || coalesce({unit}, ''), '(?i)token')"
+    let = cols.lets  # values several columns use, computed once per row (see Lets)
+    is_tokens = let.pure(f"regexp_matches(coalesce({meter}, '') || ' ' || coalesce({unit}, ''), '(?i)token')")
     charge = t("chargeType")
-    usage = f"(coalesce({charge}, 'Usage') = 'Usage' AND {money(cost)} >= 0)"
-    tokens = (f"CASE WHEN {usage} AND {is_tokens} THEN CAST(round({money(qty)} * coalesce({unit_multiplier(unit)}, 1)) AS BIGINT) END"
+    # strict (a bad cost fails the import), and the line_item column evaluates it on every kept row
+    usage = let.kept(f"(coalesce({charge}, 'Usage') = 'Usage' AND {money(cost)} >= 0)")
+    # strict too; the three token columns together evaluate it on every kept row
+    tokens = (let.kept(f"CASE WHEN {usage} AND {is_tokens} THEN "
+                       f"CAST(round({money(qty)} * coalesce({unit_multiplier(unit, let)}, 1)) AS BIGINT) END")
               if qty else "NULL")
-    out = f"regexp_matches(coalesce({meter}, ''), '(?i)(outp|output)')"
+    out = let.pure(f"regexp_matches(coalesce({meter}, ''), '(?i)(outp|output)')")
     cached = f"regexp_matches(coalesce({meter}, ''), '(?i)(cchd|cached|cache)')"
-    model = (f"nullif(lower(trim(regexp_replace(coalesce({meter}, ''), "
-             f"'(?i)[- ](cached|cchd|cd|inp|input|outp|output|batch|bt|glbl|gl|rgnl|regional|global|dz|datazone|data zone|ft|tokens?)\\b.*$', ''))), '')")
+    model = let.pure(f"lower(trim(regexp_replace(coalesce({meter}, ''), "
+                     f"'(?i)[- ](cached|cchd|cd|inp|input|outp|output|batch|bt|glbl|gl|rgnl|regional|global|dz|datazone|data zone|ft|tokens?)\\b.*$', '')))")
+    model = f"nullif({model}, '')"
     resource = t("resourceId", "InstanceId", "ResourceId")
-    ts = day(date)
+    ts = let.kept(day(date))  # strict, and every kept row evaluates it (the ts column)
     exprs = {
         "record_type": "'cost'", "cost_basis": "'billed'", "ts": ts, "period_end": f"{ts} + INTERVAL 1 DAY",
         "granularity": "'day'", "provider": "'azure-openai'",
         "account_id": t("billingAccountId"), "project_id": t("subscriptionId", "SubscriptionGuid"),
-        "workspace_id": f"nullif(regexp_extract({resource}, '([^/]+)/?$', 1), '')",
+        "workspace_id": f"nullif({let.pure(f'regexp_extract({resource}, {WORKSPACE}, 1)')}, '')",
         "line_item": f"CASE WHEN NOT {usage} THEN coalesce({charge}, 'Adjustment') || coalesce(': ' || {meter}, '') "
                      f"ELSE {meter} END",
         "model": f"CASE WHEN {is_tokens} THEN {model} END",

@@ -28,6 +28,7 @@ from . import FORMATS, ImportResult
 from ._files import (
     Check,
     Columns,
+    Lets,
     Part,
     Plan,
     instant,
@@ -46,8 +47,9 @@ MODEL = (r"(?i)\b(gpt-[0-9][\w.\-]*|o[1-9](-mini|-pro)?\b|claude[ -](sonnet|opus
          r"|titan[\w.\-]*|text-embedding-[\w\-]*)")
 
 
-def model_in(text: str) -> str:
-    return f"nullif(regexp_replace(lower(regexp_extract({text}, '{MODEL}', 1)), '\\s+', '-', 'g'), '')"
+def model_in(text: str, lets: Lets) -> str:
+    name = lets.pure(f"regexp_replace(lower(regexp_extract({text}, '{MODEL}', 1)), '\\s+', '-', 'g')")
+    return f"nullif({name}, '')"
 
 
 def plan(cols: Columns, path: str) -> Plan:
@@ -58,23 +60,28 @@ def plan(cols: Columns, path: str) -> Plan:
     charge = t("ChargeCategory")
     start, end, cost = cols.must("ChargePeriodStart"), cols.ref("ChargePeriodEnd"), cols.must("BilledCost")
     qty, unit = cols.ref("ConsumedQuantity"), t("ConsumedUnit")
-    text = f"(coalesce({meter}, '') || ' ' || coalesce({desc}, ''))"
+    let = cols.lets  # values several columns use, computed once per row (see Lets)
+    text = let.pure(f"(coalesce({meter}, '') || ' ' || coalesce({desc}, ''))")
     keep = (f"(coalesce({sub}, '') = 'Generative AI' OR regexp_matches(coalesce({svc}, ''), '{AI_SERVICE}') OR "
             f"(coalesce({cat}, '') = 'AI and Machine Learning' AND regexp_matches({text}, '(?i)token')))")
-    is_tokens = f"regexp_matches(coalesce({unit}, '') || ' ' || {text}, '(?i)token')"
-    usage = f"coalesce({charge}, 'Usage') = 'Usage'"
-    tokens = (f"CASE WHEN {usage} AND {is_tokens} THEN CAST(round({money(qty)} * coalesce({unit_multiplier(unit)}, 1)) AS BIGINT) END"
+    is_tokens = let.pure(f"regexp_matches(coalesce({unit}, '') || ' ' || {text}, '(?i)token')")
+    usage = let.pure(f"coalesce({charge}, 'Usage') = 'Usage'")
+    # strict (a bad quantity fails the import): a kept let, as the four token columns below together
+    # evaluate it on every kept row
+    tokens = (let.kept(f"CASE WHEN {usage} AND {is_tokens} THEN "
+                       f"CAST(round({money(qty)} * coalesce({unit_multiplier(unit, let)}, 1)) AS BIGINT) END")
               if qty else "NULL")
-    out = f"regexp_matches({text}, '(?i)(output|completion)')"
+    out = let.pure(f"regexp_matches({text}, '(?i)(output|completion)')")
+    service = let.pure(f"coalesce({svc}, '')")
     read = f"regexp_matches({text}, '(?i)cache[ -_]?read|cached')"
     write = f"regexp_matches({text}, '(?i)cache[ -_]?write')"
-    provider = (f"CASE WHEN regexp_matches(coalesce({svc}, ''), '(?i)bedrock') THEN 'bedrock' "
-                f"WHEN regexp_matches(coalesce({svc}, ''), '(?i)gemini api|generative language') THEN 'gemini-api' "
-                f"WHEN regexp_matches(coalesce({svc}, ''), '(?i)vertex') THEN 'vertex-ai' "
-                f"WHEN regexp_matches(coalesce({svc}, ''), '(?i)openai|foundry') THEN 'azure-openai' "
+    provider = (f"CASE WHEN regexp_matches({service}, '(?i)bedrock') THEN 'bedrock' "
+                f"WHEN regexp_matches({service}, '(?i)gemini api|generative language') THEN 'gemini-api' "
+                f"WHEN regexp_matches({service}, '(?i)vertex') THEN 'vertex-ai' "
+                f"WHEN regexp_matches({service}, '(?i)openai|foundry') THEN 'azure-openai' "
                 f"ELSE coalesce(regexp_replace(lower({t('ProviderName')}), '\\s+', '-', 'g'), 'focus') END")
-    ts = instant(start)
-    pe = instant(end) if end else f"{ts} + INTERVAL 1 DAY"
+    ts = let.kept(instant(start))  # strict, and every kept row evaluates it (the ts column)
+    pe = let.kept(instant(end)) if end else f"{ts} + INTERVAL 1 DAY"
     gran = (f"CASE WHEN {pe} - {ts} <= INTERVAL 1 HOUR THEN 'hour' WHEN {pe} - {ts} <= INTERVAL 1 DAY THEN 'day' "
             f"ELSE 'month' END")
     exprs = {
@@ -82,7 +89,7 @@ def plan(cols: Columns, path: str) -> Plan:
         "provider": provider, "account_id": t("BillingAccountId"), "project_id": t("SubAccountId"),
         "line_item": f"CASE WHEN NOT {usage} THEN {charge} || coalesce(': ' || coalesce({meter}, {desc}), '') "
                      f"ELSE coalesce({meter}, {desc}) END",
-        "model": model_in(text),
+        "model": model_in(text, let),
         "input_tokens": f"CASE WHEN NOT {out} THEN {tokens} END",
         "cached_input_tokens": f"CASE WHEN {read} THEN {tokens} END",
         "cache_write_tokens": f"CASE WHEN {write} THEN {tokens} END",

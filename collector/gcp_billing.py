@@ -31,6 +31,7 @@ from . import FORMATS, ImportResult
 from ._files import (
     Check,
     Columns,
+    Lets,
     Part,
     Plan,
     instant,
@@ -51,14 +52,15 @@ FAMILY = (r"(?i)((gemini|claude|llama|mistral|gemma|imagen|veo|palm|codey|chirp|
 CREDIT_TYPE = '[{"name": "VARCHAR", "amount": "VARCHAR", "full_name": "VARCHAR", "id": "VARCHAR", "type": "VARCHAR"}]'
 
 
-def model_from(text: str) -> str:
+def model_from(text: str, lets: Lets) -> str:
     m = f"regexp_extract({text}, '{FAMILY}', 1)"
-    return f"nullif(regexp_replace(lower(trim({m})), '\\s+', '-', 'g'), '')"
+    name = lets.pure(f"regexp_replace(lower(trim({m})), '\\s+', '-', 'g')")
+    return f"nullif({name}, '')"
 
 
-def token_exprs(sku: str, tokens: str) -> dict[str, str]:
+def token_exprs(sku: str, tokens: str, lets: Lets) -> dict[str, str]:
     """Split a token quantity into our token columns by the SKU's direction words."""
-    out = f"regexp_matches({sku}, '(?i)(output|thinking|reasoning)')"
+    out = lets.pure(f"regexp_matches({sku}, '(?i)(output|thinking|reasoning)')")
     cached = f"(NOT {out} AND regexp_matches({sku}, '(?i)cach'))"
     return {
         "input_tokens": f"CASE WHEN NOT {out} THEN {tokens} END",
@@ -79,25 +81,29 @@ def plan(cols: Columns, path: str) -> Plan:
     provider = f"CASE WHEN {svc} = 'Vertex AI' THEN 'vertex-ai' ELSE 'gemini-api' END"
     amount, unit = cols.ref("usage.amount"), t("usage.unit")
     p_amount, p_unit = cols.ref("usage.amount_in_pricing_units"), t("usage.pricing_unit")
-    is_tokens = f"regexp_matches(coalesce({sku}, '') || ' ' || coalesce({unit}, '') || ' ' || coalesce({p_unit}, ''), '(?i)token')"
+    let = cols.lets  # values several columns use, computed once per row (see Lets)
+    is_tokens = let.pure(f"regexp_matches(coalesce({sku}, '') || ' ' || coalesce({unit}, '') || ' ' || "
+                         f"coalesce({p_unit}, ''), '(?i)token')")
     qty = []
     if amount:
-        qty.append(f"{money(amount)} * {unit_multiplier(unit)}")
+        qty.append(f"{money(amount)} * {unit_multiplier(unit, let)}")
     if p_amount:
-        qty.append(f"{money(p_amount)} * {unit_multiplier(p_unit)}")
-    tokens = (f"CASE WHEN {is_tokens} THEN CAST(round(coalesce({', '.join(qty)})) AS BIGINT) END"
+        qty.append(f"{money(p_amount)} * {unit_multiplier(p_unit, let)}")
+    # strict (a bad quantity fails the import): a kept let, as the three token columns together evaluate it
+    # on every row of the line items' part (the credits' part does not reach it)
+    tokens = (let.kept(f"CASE WHEN {is_tokens} THEN CAST(round(coalesce({', '.join(qty)})) AS BIGINT) END")
               if qty else "NULL")
-    ts = instant(start)
-    pe = instant(end) if end else f"{ts} + INTERVAL 1 HOUR"
+    ts = let.kept(instant(start))  # strict, and every kept row evaluates it (the ts column)
+    pe = let.kept(instant(end)) if end else f"{ts} + INTERVAL 1 HOUR"
     gran = (f"CASE WHEN {pe} - {ts} <= INTERVAL 1 MINUTE THEN 'minute' WHEN {pe} - {ts} <= INTERVAL 1 HOUR THEN 'hour' "
             f"WHEN {pe} - {ts} <= INTERVAL 1 DAY THEN 'day' ELSE 'month' END")
     common = {
         "record_type": "'cost'", "cost_basis": "'billed'", "ts": ts, "period_end": pe, "granularity": gran,
         "provider": provider, "account_id": t("billing_account_id"), "project_id": t("project.id"),
-        "model": model_from(sku), "currency": f"coalesce(upper({t('currency')}), 'USD')",
+        "model": model_from(sku, let), "currency": f"coalesce(upper({t('currency')}), 'USD')",
     }
     base = dict(common)
-    base.update(token_exprs(sku, tokens))
+    base.update(token_exprs(sku, tokens, let))
     base.update({"line_item": sku, "cost_usd": money(cost), "covers_usage": f"coalesce({is_tokens}, FALSE)"})
     parts = [Part(base, where=keep)]
     credits = cols.ref("credits")

@@ -52,16 +52,18 @@ def plan(cols: Columns, path: str) -> Plan:
     prompt, completion = cols.ref("prompt_tokens"), cols.ref("completion_tokens")
     provider = t("custom_llm_provider")
     call = t("call_type")
+    let = cols.lets  # values several columns use, computed once per row (see Lets)
+    ts = let.kept(instant(start))  # strict, and every kept row evaluates it (the ts column)
     exprs = {
         "record_type": "'usage'", "covers_usage": "FALSE", "granularity": "'request'",
-        "ts": instant(start), "period_end": instant(start),
+        "ts": ts, "period_end": ts,
         "provider": "'litellm'",
         "account_id": t("organization_id"), "project_id": t("team_id"), "api_key_id": t("api_key"),
         "user_id": t("user"), "model": t("model"),
         "line_item": f"CASE WHEN {provider} IS NULL AND {call} IS NULL THEN NULL "
                      f"ELSE concat_ws('/', {provider}, {call}) END",
-        "input_tokens": count(prompt) if prompt else "NULL",
-        "output_tokens": count(completion) if completion else "NULL",
+        "input_tokens": count(prompt, let) if prompt else "NULL",
+        "output_tokens": count(completion, let) if completion else "NULL",
         "requests": "1",
         # the customer (`end_user`) as the LiteLLM API collector stores it, so both sources read alike
         "tags": end_user_tags(t("end_user")) if cols.has("end_user") else "NULL",

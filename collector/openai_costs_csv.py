@@ -38,14 +38,16 @@ def plan(cols: Columns, path: str) -> Plan:
     t = cols.text
     start, end, amount = cols.must("start_time"), cols.ref("end_time"), cols.must("amount_value")
     item = t("line_item")
-    ts = f"CAST({when(start)} AS TIMESTAMPTZ)"
-    pe = f"CAST({when(end)} AS TIMESTAMPTZ)" if end else f"{ts} + INTERVAL 1 DAY"
+    let = cols.lets  # values several columns use, computed once per row (see Lets)
+    ts = let.kept(f"CAST({when(start)} AS TIMESTAMPTZ)")  # strict, and every kept row evaluates it
+    pe = let.kept(f"CAST({when(end)} AS TIMESTAMPTZ)") if end else f"{ts} + INTERVAL 1 DAY"
+    model = let.pure(f"trim(regexp_extract({item}, '^(.*),[^,]*$', 1))")
     exprs = {
         "record_type": "'cost'", "cost_basis": "'billed'", "ts": ts, "period_end": pe,
         "granularity": f"CASE WHEN {pe} - {ts} <= INTERVAL 1 HOUR THEN 'hour' ELSE 'day' END",
         "provider": "'openai'", "account_id": t("organization_id"), "project_id": t("project_id"),
         "api_key_id": t("api_key_id"), "line_item": item,
-        "model": f"CASE WHEN contains({item}, ',') THEN nullif(trim(regexp_extract({item}, '^(.*),[^,]*$', 1)), '') END",
+        "model": f"CASE WHEN contains({item}, ',') THEN nullif({model}, '') END",
         "covers_usage": f"coalesce(regexp_matches({item}, '(?i)(input|output|cached|token)'), FALSE)",
         "cost_usd": money(amount), "currency": f"coalesce(upper({t('amount_currency')}), 'USD')",
     }
