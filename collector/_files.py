@@ -468,12 +468,26 @@ def run_import(store: Any, path: str, *, fmt: str, kind: str, source: str,
             items.append(f"{exprs.get(c, DEFAULTS.get(c, 'NULL'))} AS {c}")
         selects.append(f"SELECT {', '.join(items)}, {int(import_id)} AS import_id FROM {part.rows(reader, cols.lets)}")
     insert = (f"INSERT INTO records ({', '.join(RECORD_COLUMNS)}, import_id) " + " UNION ALL ".join(selects))
-    saved = _tune(conn) if os.path.getsize(path) >= TUNE_FROM_BYTES else {}
+    small = os.path.getsize(path) < TUNE_FROM_BYTES
+    saved = {} if small else _tune(conn)
+    # A small file's insert is planned without DuckDB's optimizer: on a few rows its passes over the plan's
+    # many expressions cost more than they save (about a sixth of the insert), and what it would push into
+    # the scan matters only for big files; it never changes a result. It is back on before anything else
+    # runs (SET is not transactional, and after a failed insert only a ROLLBACK runs: see `finally`).
+    # [Assumption: nothing in spendwatch turns the optimizer off elsewhere, so it is turned back on rather
+    # than restored from a read setting.]
+    unoptimised = False
     failure: BaseException | None = None
     spans: list[ImportSpan] = []
     try:
         with store.transaction():
+            if small:
+                conn.execute("SET enable_optimizer = false")
+                unoptimised = True
             conn.execute(insert)
+            if unoptimised:
+                conn.execute("SET enable_optimizer = true")
+                unoptimised = False
             spans = _replace(conn, kind, import_id, plan, Window)
             for sp in spans:  # what `spend` shows for the days these rows touched (spendwatch/attribution.py)
                 refresh_window(conn, sp.window.start, sp.window.end)
@@ -485,6 +499,8 @@ def run_import(store: Any, path: str, *, fmt: str, kind: str, source: str,
     except (duckdb.Error, OutOfBounds) as exc:
         failure = exc
     finally:
+        if unoptimised:
+            conn.execute("SET enable_optimizer = true")
         _restore(conn, saved)
     if failure is not None:
         raise diagnose(conn, path, reader, plan.inlined(cols.lets), failure)

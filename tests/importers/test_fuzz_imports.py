@@ -330,3 +330,27 @@ def test_mutated_files_never_break_the_store(tmp_path: Path, base_store: tuple[P
     # the generator must exercise both outcomes, or the test proves nothing
     ran = sum(outcomes.values())
     assert outcomes["refused"] > ran // 10 and outcomes["imported"] > ran // 20, outcomes
+
+
+def test_an_import_leaves_the_connection_settings_as_they_were(tmp_path: Path) -> None:
+    """A small file's insert runs without DuckDB's optimizer and the diagnostic pass on one thread: after a
+    success and after a failure, every later statement (the daemon shares the connection) plans as before."""
+    from collector import FORMATS
+
+    names = ("enable_optimizer", "threads", "memory_limit", "preserve_insertion_order")
+    rows = cur()
+    good, bad = tmp_path / "good.csv", tmp_path / "bad.csv"
+    good.write_text(_csv_text(rows, CUR_COLUMNS))
+    rows[0]["line_item_usage_start_date"] = "not a date"
+    bad.write_text(_csv_text(rows, CUR_COLUMNS))
+    with Store.open(str(tmp_path / "s.duckdb")) as store:
+        def settings() -> tuple[Any, ...]:
+            return store.conn.execute("SELECT " + ", ".join(f"current_setting('{n}')" for n in names)).fetchone()
+
+        before = settings()
+        assert before[0] is True
+        assert FORMATS.get("aws-cur")().import_file(store, str(good))[0].rows > 0
+        assert settings() == before
+        with pytest.raises(SpendwatchError, match=r"bad\.csv:2: column line_item_usage_start_date"):
+            FORMATS.get("aws-cur")().import_file(store, str(bad))
+        assert settings() == before
