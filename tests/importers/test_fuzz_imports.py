@@ -13,10 +13,11 @@ workers), and holds the CLI's contract:
   * after a failure the store is exactly as before (records and the import ledger);
   * after a success the store holds exactly the file: the rows the importer reports, under the case's
     source, with the total it reports; the rows already there are untouched; every row respects the bounds
-    of spendwatch/limits.py; every view (`spend`, `daily_spend`, `chargeback`) computes (an import of no rows
-    must leave the records exactly as they were instead, so the views compute what they did on the base
-    store); and importing the same file again changes nothing (checked on every tenth success, to keep the
-    suite fast).
+    of spendwatch/limits.py; every view (`spend`, `daily_spend`, `chargeback`) computes (checked on every
+    tenth success and on every success with a cost of a million or more or a count of a billion or more: the
+    views cannot overflow on rows inside the bounds, which tests/importers/test_input_limits.py proves at
+    the bounds themselves; an import of no rows must leave the records exactly as they were instead); and
+    importing the same file again changes nothing (checked on every tenth success, to keep the suite fast).
 
 Then the case's rows are deleted, so the next case starts from the same store. "Exactly as before" is a row
 count plus an order-independent sum of row hashes over every column (records without their lineage id).
@@ -246,12 +247,12 @@ def run_case(store: Any, importer: Any, path: Path, base: tuple[Any, ...], case:
     return "imported"
 
 
-# `make test` runs the first 250 cases of each format's seeded sequence, `make fuzz` the first 1,000: a case
-# costs about 45 ms of CPU here (docs/input-limits.md), so 1,000 for all eleven would not fit the suite's
+# `make test` runs the first 400 cases of each format's seeded sequence, `make fuzz` the first 1,000: a case
+# costs about 50 ms of CPU here (docs/input-limits.md), so 1,000 for all eleven would not fit the suite's
 # 10-minute budget on 2 cores. Each format's cases run in chunks of CHUNK, one test item each, so
 # pytest-xdist spreads them over its workers.
-CASES = int(os.environ.get("SPENDWATCH_FUZZ_CASES", "250"))
-CHUNK = 125
+CASES = int(os.environ.get("SPENDWATCH_FUZZ_CASES", "400"))
+CHUNK = 100
 SPLITS = [(fmt, container, k) for fmt, container in sorted(SOURCES) for k in range(-(-CASES // CHUNK))]
 
 
