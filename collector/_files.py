@@ -680,11 +680,11 @@ def instant_ok(expr: str) -> str:
     return f"({expr} IS NOT NULL AND {v} IS NOT NULL AND {time_ok_sql(v)})"
 
 
-def count(expr: str, lets: Lets | None = None) -> str:
+def count(expr: str, lets: Lets) -> str:
     """A whole non-negative count below the bound from text or number; '' is NULL; others fail the import.
-    With `lets`, the trimmed text is computed once (nullif would copy it)."""
-    text = f"nullif(trim(CAST({expr} AS VARCHAR)), '')"
-    v = f"CAST({lets.pure(text) if lets else text} AS BIGINT)"
+    The trimmed text is a let (nullif would copy it, and the rule names the value three times)."""
+    text = lets.pure(f"nullif(trim(CAST({expr} AS VARCHAR)), '')")
+    v = f"CAST({text} AS BIGINT)"
     return f"(CASE WHEN {v} < 0 OR NOT {tokens_ok_sql(v)} THEN error('{BAD_VALUE}') ELSE {v} END)"
 
 
@@ -724,12 +724,11 @@ def _looks_like_time(text: str, conn: Any) -> bool:
         return False
 
 
-def unit_multiplier(unit_expr: str, lets: Lets | None = None) -> str:
+def unit_multiplier(unit_expr: str, lets: Lets) -> str:
     """Tokens per unit from a unit label: '1K tokens'/'1000 count' -> 1000, '1M'/'1,000,000' -> 1e6,
-    'tokens'/'count' -> 1. NULL when the label names no token/count unit we understand. Pure (never raises);
-    with `lets`, the label and its number are computed once and the result is a let."""
-    def let(sql: str) -> str:
-        return lets.pure(sql) if lets else sql
+    'tokens'/'count' -> 1. NULL when the label names no token/count unit we understand. Pure (never raises),
+    so the label, its number and the result are lets, each computed once."""
+    let = lets.pure
     u = let(f"lower(replace(coalesce({unit_expr}, ''), ',', ''))")
     number = let(f"regexp_extract({u}, '([0-9]+(\\.[0-9]+)?)', 1)")
     return let(f"(CASE WHEN {u} SIMILAR TO '.*(token|count|1k|1m|1000|thousand|million).*' OR {u} IN ('1k', '1m') THEN "
