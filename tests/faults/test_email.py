@@ -8,6 +8,7 @@ recovers each alert is delivered exactly once, to each recipient once.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from pathlib import Path
@@ -84,6 +85,8 @@ def test_smtp_connection_reset(tmp_path: Path, smtp: Any, when: str) -> None:
         (line,) = deliver(cfg, FINDINGS, T0)
     finally:
         stop.set()
+        with contextlib.suppress(OSError):  # wakes the accept() a plain close() leaves blocked until the join times out
+            listener.shutdown(socket.SHUT_RDWR)
         listener.close()
         t.join(timeout=5)
     assert line.startswith(f"sink mail: SMTP 127.0.0.1:{port} "), line
