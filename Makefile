@@ -36,7 +36,7 @@ bench: $(STAMP)
 clean:
 	rm -rf $(VENV) spendwatch-demo .pytest_cache
 
-# The import fuzz suite at full strength: 1,000 mutated files per format, about 4.5 min on 2 idle cores (make test
+# The import fuzz suite at full strength: 1,000 mutated files per format, about 4 min on 2 cores (make test
 # runs the first 400 of the same seeded sequence each; SPENDWATCH_FUZZ_CASES=10000 goes further).
 fuzz: $(STAMP)
 	SPENDWATCH_FUZZ_CASES=1000 $(BIN)/python -m pytest -q -n 2 tests/importers/test_fuzz_imports.py
