@@ -344,7 +344,7 @@ class Lets:
         them on every row) and otherwise leaves the raising wrapper inline around a pure let.
     A part computes only the lets its own SQL reaches. The diagnostic pass reads the file with the pure lets
     it reaches computed under its row numbers (they never raise, so it sees every row as before) and inlines
-    the kept ones (`inline`), whose raising parts it then turns into NULL: inlining the pure ones too made
+    the kept ones (`inline_kept`), whose raising parts it then turns into NULL: inlining the pure ones too made
     its SQL grow as the import's once did, to some 60 ms a failed file on a wide export."""
 
     def __init__(self, taken: Sequence[str]) -> None:
@@ -394,11 +394,11 @@ class Lets:
             rows = f"(SELECT *, {items} FROM {rows})"
         return rows
 
-    def inline(self, sql: str, *, pure: bool = True) -> str:
-        """`sql` with every let name replaced by its expression, or (pure=False) only the kept ones."""
+    def inline_kept(self, sql: str) -> str:
+        """`sql` with every kept let's name replaced by its expression (pure names stay: see Lets)."""
         while True:
-            out = self._ref.sub(lambda m: m.group(0) if not pure and not self._kept[m.group(0)]
-                                else f"({self._sql[m.group(0)]})", sql)
+            out = self._ref.sub(lambda m: f"({self._sql[m.group(0)]})" if self._kept[m.group(0)] else m.group(0),
+                                sql)
             if out == sql:
                 return out
             sql = out
@@ -428,11 +428,9 @@ class Plan:
     scope: tuple[str, ...] = ()       # record columns that scope the replace (e.g. account_id)
     whole_days: bool = False          # round the replaced span out to whole UTC days
 
-    def inlined(self, lets: Lets, *, pure: bool = True) -> Plan:
-        """The same plan with no let names, or (pure=False) no kept ones (see `diagnostic_reader`)."""
-        def inline(sql: str) -> str:
-            return lets.inline(sql, pure=pure)
-
+    def kept_inlined(self, lets: Lets) -> Plan:
+        """The same plan with its kept lets written out (see `diagnostic_reader`)."""
+        inline = lets.inline_kept
         parts = [Part({c: inline(e) for c, e in p.exprs.items()}, inline(p.where), inline(p.from_)) for p in self.parts]
         checks = [Check(c.column, inline(c.value), inline(c.ok), c.why) for c in self.checks]
         return Plan(parts, checks, self.scope, self.whole_days)
@@ -445,7 +443,7 @@ class Plan:
 def diagnostic_reader(reader: str, plan: Plan, lets: Lets) -> tuple[str, Plan]:
     """The reader and plan the diagnostic pass runs: the plan's kept lets inlined, its pure lets computed on
     every row of the reader (see Lets)."""
-    unkept = plan.inlined(lets, pure=False)
+    unkept = plan.kept_inlined(lets)
     return lets.layers(reader, lets.reached(unkept.texts()), kept=False), unkept
 
 

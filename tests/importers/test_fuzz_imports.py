@@ -350,8 +350,9 @@ def test_mutated_files_never_break_the_store(tmp_path: Path, base_store: tuple[P
                     assert fuzz_rows(store.conn) == before, (case, "a re-import changed the store")
                 # back to the base store (the next case's own checks compare against it: a refused case
                 # compares the whole state, an imported one the count of the other rows)
-                store.conn.execute(f"BEGIN TRANSACTION; DELETE FROM records WHERE source = '{SOURCE}'; "
-                                   f"DELETE FROM imported_files WHERE source = '{SOURCE}'; COMMIT")
+                with store.transaction() as conn:
+                    conn.execute("DELETE FROM records WHERE source = ?", [SOURCE])
+                    conn.execute("DELETE FROM imported_files WHERE source = ?", [SOURCE])
             path.unlink()
         assert state(store.conn) == base
     # the generator must exercise both outcomes, or the test proves nothing
