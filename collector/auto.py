@@ -9,13 +9,13 @@ from typing import Any
 from spendwatch.errors import InputFileError
 
 from . import FORMATS, ImportResult
-from ._files import check_readable, describe, guess_format, reader_sql
+from ._files import check_readable, describe, guess_format
 
 
 def detect(store: Any, path: str) -> str:
     """The format name a file looks like (raises InputFileError when none fits)."""
     check_readable(path)
-    cols = describe(store.conn, path, reader_sql(path))
+    _, cols = describe(store.conn, path)
     fmt = guess_format(cols)
     if fmt is None:
         shown = ", ".join(cols.names[:8]) + (", …" if len(cols.names) > 8 else "")

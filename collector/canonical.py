@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
-from spendwatch.attribution import refresh_window
+from spendwatch.attribution import fresh_spend, refresh_window
 from spendwatch.errors import InputFileError
 from spendwatch.ledger import record_import
 from spendwatch.limits import cost_ok_sql, end_ok_sql, time_ok_sql, tokens_ok_sql
@@ -21,7 +21,17 @@ from spendwatch.timeutil import day_start
 from spendwatch.values import SPEND_COLUMNS
 
 from . import FORMATS, ImportResult
-from ._files import check_readable, container, ragged_line, reader_error, reader_sql, refine, shown, sql_literal
+from ._files import (
+    check_readable,
+    container,
+    damaged_gzip_error,
+    gzip_damage,
+    ragged_line,
+    read_with,
+    refine,
+    shown,
+    sql_literal,
+)
 
 REQUIRED = ("ts", "provider", "cost_usd")
 TEXT_COLUMNS = ("provider", "source", "account_id", "project_id", "workspace_id", "api_key_id", "user_id",
@@ -37,12 +47,13 @@ KIND = "canonical"
 class CanonicalFormat:
     def import_file(self, store: Store, path: str, *, source: str | None = None) -> list[ImportResult]:
         check_readable(path)
+        damage = gzip_damage(path) if path.lower().endswith(".gz") else None
+        if damage:
+            raise damaged_gzip_error(path, damage)
         conn = store.conn
         conn.execute("DROP TABLE IF EXISTS _canon")
-        try:
-            conn.execute(f"CREATE TEMP TABLE _canon AS SELECT row_number() OVER () AS row_, * FROM {reader_sql(path)}")
-        except Exception as exc:
-            raise reader_error(path, exc) from None
+        read_with(path, lambda reader: conn.execute(
+            f"CREATE TEMP TABLE _canon AS SELECT row_number() OVER () AS row_, * FROM {reader}"))
         try:
             return self._load(store, path, source)
         finally:
@@ -133,12 +144,14 @@ class CanonicalFormat:
         try:
             spans = conn.execute("SELECT source, min(ts), max(ts), count(*), sum(cost_usd) FROM _canon_rows GROUP BY source ORDER BY source").fetchall()
             results = []
+            spend = fresh_spend()  # what `spend` shows for the rows unless a rule applies (refresh has less to do)
             with store.transaction():
                 for src, lo, hi, n, total in spans:
                     window = Window(day_start(lo), day_start(hi) + timedelta(days=1))
                     conn.execute("DELETE FROM records WHERE source = ? AND kind = ? AND ts >= ? AND ts < ?",
                                  [src, KIND, window.start, window.end])
-                    conn.execute(f"INSERT INTO records ({', '.join(RECORD_COLUMNS)}) SELECT {', '.join(RECORD_COLUMNS)} "
+                    conn.execute(f"INSERT INTO records ({', '.join(RECORD_COLUMNS)}, {', '.join(spend)}) "
+                                 f"SELECT {', '.join(RECORD_COLUMNS)}, {', '.join(spend.values())} "
                                  "FROM _canon_rows WHERE source = ?", [src])
                     refresh_window(conn, window.start, window.end)  # spendwatch/attribution.py
                     record_import(conn, path, "canonical", src, n, window)

@@ -241,17 +241,21 @@ def refresh_window(conn: Any, start: datetime, end: datetime) -> None:
 
 def refresh(conn: Any, lo: datetime | None, hi: datetime | None, rules: MoneyRules) -> None:
     """Recompute the materialised `spend` columns of every record with lo <= ts < hi (None: all)."""
+    if lo is None and conn.execute("SELECT NOT EXISTS (SELECT 1 FROM records)").fetchone()[0]:
+        return  # no record, no figure: a new store's migrations and first rules cost one query, not the plan
     where = "TRUE" if lo is None else "ts >= $lo AND ts < $hi"
     params: dict[str, Any] = {} if lo is None else {"lo": lo, "hi": hi}
     # A store before migration 0007 (migration 0004 runs this, over every day) has no spend_usd/in_spend yet;
     # a writer's refresh of some days always runs after the migrations.
     full = lo is not None or "in_spend" in {r[0] for r in conn.execute("DESCRIBE records").fetchall()}
-    if lo is None or not _nothing_to_attribute(conn, where, params, rules):
+    attribute, fill = (True, True) if lo is None else _what_to_do(conn, where, params, rules)
+    if attribute:
         _attribute(conn, where, params, rules, full)
-    if full:
+    if full and (attribute or fill):
         # Every other row of these days shows its stored cost: fill spend_usd where a writer inserted the row
-        # without it (writers insert RECORD_COLUMNS only; in_spend defaults to TRUE). Rows rewritten by
-        # _attribute and rows already right match nothing here, so this is one scan of the days.
+        # without it (a writer that inserts RECORD_COLUMNS only; in_spend defaults to TRUE). Rows rewritten by
+        # _attribute and rows already right match nothing here, so this is one scan of the days, skipped when
+        # `_what_to_do` found no row it would match.
         conn.execute(f"""
             UPDATE records SET spend_usd = {SPEND_USD}, in_spend = (hidden_by IS NULL)
             WHERE {where} AND (spend_usd IS DISTINCT FROM {SPEND_USD} OR in_spend IS DISTINCT FROM (hidden_by IS NULL))
@@ -305,25 +309,39 @@ def _attribute(conn: Any, where: str, params: dict[str, Any], rules: MoneyRules,
         conn.execute(f"DROP TABLE IF EXISTS {t}")
 
 
-def _nothing_to_attribute(conn: Any, where: str, params: dict[str, Any], rules: MoneyRules) -> bool:
-    """True when the days of `where` hold nothing `_PLAN` could give a figure to, and no stale figure: then
-    `refresh` would rewrite no row, and one cheap scan replaces its planned CTE and four temp tables (most
-    imports and collects touch days with no second bill, no gateway log and no bill beside our estimates).
+def _what_to_do(conn: Any, where: str, params: dict[str, Any], rules: MoneyRules) -> tuple[bool, bool]:
+    """(attribute, fill) for the days of `where`, in one cheap scan.
 
-    Conservative by construction: it answers False (so the full plan runs) if any (provider, project, day)
+    attribute: False when the days hold nothing `_PLAN` could give a figure to, and no stale figure: then
+    `_attribute` would rewrite no row, and this scan replaces its planned CTE and four temp tables (most
+    imports and collects touch days with no second bill, no gateway log and no bill beside our estimates).
+    Conservative by construction: it answers True (so the full plan runs) if any (provider, project, day)
     has cost lines from two sources (rule 1), or token bill lines beside estimated usage rows (rule 3), or
-    if any row is a gateway log (rule 2) or already carries a materialised column."""
+    if any row is a gateway log (rule 2) or already carries a materialised column.
+
+    fill: False when every row already shows what `spend` should (spend_usd, in_spend): then the UPDATE
+    that fills them would match no row (this is its own WHERE). spendwatch's writers insert them with their
+    rows (`fresh_spend`) and so save that statement; a writer that inserts RECORD_COLUMNS only gets True."""
     stale = " OR ".join(f"{c} IS NOT NULL" for c in MATERIALISED)
     if rules.gateways:
         stale += f" OR {_in('source', [g.source for g in rules.gateways])}"
-    # min <> max is count(DISTINCT source) > 1 at a third of the cost (NULL when the cell has no cost line).
-    return conn.execute(f"""
-        SELECT 1 FROM records WHERE {where}
-        GROUP BY provider, coalesce(project_id, ''), CAST(timezone('UTC', ts) AS DATE)
-        HAVING min(source) FILTER (WHERE record_type = 'cost') <> max(source) FILTER (WHERE record_type = 'cost')
-            OR (bool_or(record_type = 'cost' AND covers_usage) AND bool_or(record_type = 'usage' AND cost_basis = 'estimated'))
-            OR bool_or({stale})
-        LIMIT 1""", params).fetchone() is None
+    # min <> max is count(DISTINCT source) > 1 at a third of the cost (NULL when the cell has no cost line,
+    # which bool_or skips).
+    row = conn.execute(f"""
+        SELECT coalesce(bool_or(attribute_), FALSE), coalesce(bool_or(fill_), FALSE) FROM (
+            SELECT (min(source) FILTER (WHERE record_type = 'cost') <> max(source) FILTER (WHERE record_type = 'cost'))
+                   OR (bool_or(record_type = 'cost' AND covers_usage) AND bool_or(record_type = 'usage' AND cost_basis = 'estimated'))
+                   OR bool_or({stale}) AS attribute_,
+                   bool_or(spend_usd IS DISTINCT FROM {SPEND_USD} OR in_spend IS DISTINCT FROM (hidden_by IS NULL)) AS fill_
+            FROM records WHERE {where}
+            GROUP BY provider, coalesce(project_id, ''), CAST(timezone('UTC', ts) AS DATE))""", params).fetchone()
+    return bool(row[0]), bool(row[1])
+
+
+def fresh_spend() -> dict[str, str]:
+    """The materialised spend columns of a row no rule touches, as SQL over the row's own columns: what a
+    writer may insert with its rows so that `refresh` has nothing to fill (see `_what_to_do`)."""
+    return {"spend_usd": GUARDED_COST, "in_spend": "TRUE"}
 
 
 # One statement: duplicates → gateway pools → reconciliation pools → exact splits → per-row results.

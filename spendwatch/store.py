@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from . import migrations, views
-from .attribution import adopt_rules, refresh_window, rules_of
+from .attribution import adopt_rules, fresh_spend, refresh_window, rules_of
 from .errors import StoreError, StoreLocked, StoreVersionError
 from .timeutil import UTC, day_start, utcnow
 
@@ -170,8 +170,9 @@ class Store:
                          [source, kind, window.start, window.end])
             conn.register("_incoming_rows", table)
             try:
-                conn.execute(f"INSERT INTO records ({', '.join(RECORD_COLUMNS)}) "
-                             f"SELECT {', '.join(RECORD_COLUMNS)} FROM _incoming_rows")
+                spend = fresh_spend()  # what `spend` shows for them unless a rule applies (refresh has less to do)
+                conn.execute(f"INSERT INTO records ({', '.join(RECORD_COLUMNS)}, {', '.join(spend)}) "
+                             f"SELECT {', '.join(RECORD_COLUMNS)}, {', '.join(spend.values())} FROM _incoming_rows")
             finally:
                 conn.unregister("_incoming_rows")
             refresh_window(conn, window.start, window.end)

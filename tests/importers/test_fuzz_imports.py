@@ -3,10 +3,10 @@
 A seeded generator (reproducible: a failure names its format and case number; no extra dependency) takes a
 valid export of each format and container and mutates it the way real files go wrong: bad numbers, dates
 outside the supported range or no date at all, huge values, ragged rows, renamed or duplicated headers,
-truncation, bytes that are not UTF-8, Latin-1 text, a BOM, CRLF, blank lines, a corrupted Parquet footer.
-Each case runs the import in-process through the library function the CLI calls, on a copy of one base
-store per chunk of CHUNK cases (chunks are separate test items, so pytest-xdist spreads a format over its
-workers), and holds the CLI's contract:
+truncation, bytes that are not UTF-8, Latin-1 text, a BOM, CRLF, blank lines, a corrupted Parquet footer, a
+damaged gzip stream. Each case runs the import in-process through the library function the CLI calls, on a
+copy of one base store per chunk of CHUNK cases (chunks are separate test items, so pytest-xdist spreads a
+format over its workers), and holds the CLI's contract:
 
   * the outcome is a SpendwatchError (the CLI's exit 1) or success (exit 0); any other exception is the
     CLI's exit 70 and fails the test;
@@ -290,6 +290,9 @@ def generate(fmt: str, container: str, i: int) -> tuple[str, bytes]:
         import gzip
 
         data = gzip.compress(data, mtime=0)
+        if len(data) > 20 and rng.random() < 0.3:  # a damaged deflate stream (Python's gzip raises zlib.error)
+            at = rng.randrange(10, len(data) - 8)
+            data = data[:at] + bytes(b ^ 0x55 for b in data[at:at + 8]) + data[at + 8:]
     return name, data
 
 

@@ -4,6 +4,7 @@ with FILE:LINE instead of a poisoned store or exit 70, paths read literally (doc
 from __future__ import annotations
 
 import gzip
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -213,3 +214,63 @@ def test_a_jsonl_error_names_the_right_line(tmp_path: Path, cli, text: str, line
     r = cli("--store", "s.duckdb", "import", "l.jsonl", "--format", "litellm")
     assert r.code == 1
     assert r.err.startswith(f"spendwatch: l.jsonl:{line}: not valid JSON lines ("), r.err
+
+
+@pytest.mark.parametrize("fmt", ["canonical", "litellm", "aws-cur", "focus", "gcp-billing", "azure-costs",
+                                 "openai-costs-csv", "anthropic-costs-csv", "auto"])
+@pytest.mark.parametrize("name", ["bad.csv.gz", "bad.jsonl.gz"])
+def test_a_corrupt_gzip_is_one_line_and_changes_nothing(tmp_path: Path, cli, fmt: str, name: str) -> None:  # type: ignore[no-untyped-def]
+    """A gzip whose deflate stream is damaged: Python's gzip raises zlib.error (not an OSError) from the
+    passes that read the text themselves, which was exit 70; the reader's own error is the one line."""
+    good = gzip.compress(("ts,provider,cost_usd\n" + "2026-01-01,openai,1\n" * 200).encode(), mtime=0)
+    (tmp_path / name).write_bytes(good[:12] + bytes(b ^ 0x55 for b in good[12:40]) + good[40:])
+    r = cli("--store", "s.duckdb", "import", name, "--format", fmt)
+    assert r.code == 1, r.err
+    assert r.err.startswith(f"spendwatch: {name}: ") and r.err.count("\n") == 1, r.err
+    if (tmp_path / "s.duckdb").exists():
+        assert records(tmp_path) == []
+
+
+@pytest.mark.parametrize("delim", [",", ";", "\t", "|"])
+def test_a_csv_with_any_usual_delimiter_imports(tmp_path: Path, cli, delim: str) -> None:  # type: ignore[no-untyped-def]
+    """The reader takes the delimiter from the header line (collector/_files.py, header_delimiter) instead
+    of DuckDB's sniffer searching for it; a quoted value may hold another delimiter."""
+    lines = [["ts", "provider", "cost_usd", "model"], ["2026-01-01", "openai", "1.5", '"a,b;c|d"'],
+             ["2026-01-02", "openai", "2.25", "m"]]
+    write(tmp_path / "d.csv", "".join(delim.join(line) + "\n" for line in lines))
+    r = cli("--store", "s.duckdb", "import", "d.csv", "--format", "canonical")
+    assert r.code == 0, r.err
+    with duckdb.connect(str(tmp_path / "s.duckdb"), read_only=True) as con:
+        got = con.execute("SELECT CAST(ts AS DATE)::VARCHAR, cost_usd, model FROM records ORDER BY ts").fetchall()
+    assert got == [("2026-01-01", Decimal("1.5"), "a,b;c|d"), ("2026-01-02", Decimal("2.25"), "m")]
+
+
+@pytest.mark.parametrize("fmt", ["canonical", "litellm", "auto"])
+def test_a_file_the_hinted_sniffer_cannot_read_is_sniffed_in_full(tmp_path: Path, cli, fmt: str) -> None:  # type: ignore[no-untyped-def]
+    """A ragged last line that is also not UTF-8 leaves DuckDB's sniffer with no dialect for the header's
+    delimiter; read again with the full search (read_with), the error names the line and its encoding."""
+    header = "ts,provider,cost_usd" if fmt != "litellm" else "request_id,startTime,spend"
+    (tmp_path / "l1.csv").write_bytes(f"{header}\n2026-01-01,openai,1\n2026-01-02,openai,2\n".encode() + b"\xe9,\xe9\n")
+    r = cli("--store", "s.duckdb", "import", "l1.csv", "--format", fmt)
+    assert (r.code, r.err) == (1, "spendwatch: l1.csv:4: malformed CSV line (Invalid unicode (byte sequence mismatch) "
+                                  "detected. This file is not utf-8 encoded.)\n")
+
+
+@pytest.mark.parametrize("fmt", ["canonical", "litellm", "auto"])
+@pytest.mark.parametrize("damage,why", [("crc", "CRC check failed"), ("cut", "truncated"),
+                                        ("tail", "not gzip data")])
+def test_a_damaged_gzip_that_duckdb_reads_is_refused(tmp_path: Path, cli, fmt: str, damage: str, why: str) -> None:  # type: ignore[no-untyped-def]
+    """DuckDB's gzip reader does not check the CRC: a `.csv.gz` whose trailer does not match its bytes (or
+    that lacks it, or has garbage after it) read as a good file. spendwatch proves the stream whole
+    (collector/_files.py, GzipCheck) and refuses the file, leaving the store as it was."""
+    text = "ts,provider,cost_usd\n2026-01-01,openai,1\n" if fmt != "litellm" else \
+        "request_id,startTime,spend\nr1,2026-01-01T00:00:00Z,1\n"
+    good = gzip.compress(text.encode(), mtime=0)
+    bad = {"crc": good[:-8] + bytes([good[-8] ^ 1]) + good[-7:], "cut": good[:-8], "tail": good + b"junk"}[damage]
+    (tmp_path / "d.csv.gz").write_bytes(good)
+    assert cli("--store", "s.duckdb", "import", "d.csv.gz", "--format", fmt, "--source", "good").code == 0
+    before = records(tmp_path)
+    (tmp_path / "d.csv.gz").write_bytes(bad)
+    r = cli("--store", "s.duckdb", "import", "d.csv.gz", "--format", fmt)
+    assert (r.code, r.err) == (1, f"spendwatch: d.csv.gz: damaged gzip file ({why}); nothing imported\n")
+    assert records(tmp_path) == before
