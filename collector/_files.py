@@ -621,19 +621,20 @@ def run_import(store: Any, path: str, *, fmt: str, kind: str, source: str,
     # many expressions cost more than they save (about a sixth of the insert), and what it would push into
     # the scan matters only for big files; it never changes a result. It is back on before anything else
     # runs (SET is not transactional, and after a failed insert only a ROLLBACK runs: see `finally`).
-    # [Assumption: nothing in spendwatch turns the optimizer off elsewhere, so it is turned back on rather
-    # than restored from a read setting.]
+    # SESSION: a plain SET of this option is global in DuckDB 2.0, so it would also have switched the
+    # optimizer off for every other connection of the process (a daemon's web pages) during the insert;
+    # RESET SESSION then restores whatever the global value is.
     unoptimised = False
     failure: BaseException | None = None
     spans: list[ImportSpan] = []
     try:
         with store.transaction():
             if small:
-                conn.execute("SET enable_optimizer = false")
+                conn.execute("SET SESSION enable_optimizer = false")
                 unoptimised = True
             conn.execute(insert)
             if unoptimised:
-                conn.execute("SET enable_optimizer = true")
+                conn.execute("RESET SESSION enable_optimizer")
                 unoptimised = False
             spans = _replace(conn, kind, import_id, plan, Window)
             for sp in spans:  # what `spend` shows for the days these rows touched (spendwatch/attribution.py)
@@ -649,7 +650,7 @@ def run_import(store: Any, path: str, *, fmt: str, kind: str, source: str,
         failure = exc
     finally:
         if unoptimised:
-            conn.execute("SET enable_optimizer = true")
+            conn.execute("RESET SESSION enable_optimizer")
         _restore(conn, saved)
     if failure is not None:
         hasher.join()

@@ -124,15 +124,16 @@ def test_down_and_hanging_sources_do_not_delay_the_others(tmp_path, loop_server,
 
 
 def test_reader_holding_the_store_delays_but_does_not_lose_collects(tmp_path, loop_server, daemon_factory):
-    cfg = config_text(tmp_path / "spend.duckdb", [("alpha", loop_server.url("alpha"), "2s")], lock_timeout="6s")
+    cfg = config_text(tmp_path / "spend.duckdb", [("alpha", loop_server.url("alpha"), "2s")], lock_timeout="3s")
     d = daemon_factory(cfg).start()
     wait_for(lambda: d.log_events("collect_done"), 30, "the first collect")
     done_before = len(d.log_events("collect_done"))
 
-    # A user's long read-only session (what a long `spendwatch sql` or a notebook does).
+    # A user's long read-only session (what a long `spendwatch sql` or a notebook does): held for more than
+    # three times the lock wait, so collects (every 2 s) give up on the store at least once meanwhile.
     con = wait_for(lambda: _try_connect_read_only(tmp_path / "spend.duckdb"), 20, "a read-only connection")
     held_from = datetime.now().astimezone()
-    time.sleep(20)
+    time.sleep(10)
     held_to = datetime.now().astimezone()
     con.close()
 
