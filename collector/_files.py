@@ -234,13 +234,19 @@ class GzipCheck:
         return self.error
 
 
+def feed_file(path: str, *feeds: Callable[[bytes], object]) -> None:
+    """Read `path` once, 1 MiB at a time, into every feed (a hash's update, a GzipCheck's feed)."""
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            for feed in feeds:
+                feed(chunk)
+
+
 def gzip_damage(path: str) -> str | None:
     """Why `path` (a .gz file) is not a whole gzip stream, or None when it is (see GzipCheck)."""
     check = GzipCheck()
     try:
-        with open(path, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                check.feed(chunk)
+        feed_file(path, check.feed)
     except OSError:
         return None  # cannot tell: the reader's own error stands
     return check.close()
@@ -267,11 +273,7 @@ class _Hasher(threading.Thread):
         h = hashlib.sha256()
         check = GzipCheck() if self.path.lower().endswith(".gz") else None
         try:
-            with open(self.path, "rb") as fh:
-                for chunk in iter(lambda: fh.read(1 << 20), b""):
-                    h.update(chunk)
-                    if check is not None:
-                        check.feed(chunk)
+            feed_file(self.path, h.update, *([check.feed] if check is not None else []))
         except OSError:
             return
         self.digest = h.hexdigest()
